@@ -1,0 +1,246 @@
+"""The checks a generated repo's users run, as functions the matrix tests call.
+
+Each check raises AssertionError listing every problem it found (not just the first), so one
+failing test run shows the whole list. The tools are the real ones: kubernetes-validate's strict
+Kubernetes schemas, the vendored CRD schemas in ../shared/schemas, `kubectl kustomize`,
+check-jsonschema's vendored GitHub workflow schema, zizmor, hadolint, ruff and mypy.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+from kubernetes_validate import utils as kv
+from referencing import Registry, Resource
+
+from .render import REPO_ROOT
+from .venv import run_in
+
+# CI puts a copy of shared/ beside the clone, exactly as on the development machines.
+SHARED = REPO_ROOT.parent / "shared"
+CRD_SCHEMAS = SHARED / "schemas" / "crds"
+
+# The newest Kubernetes version whose schemas the installed kubernetes-validate ships: a cluster
+# a new service deploys to is recent, and removed APIs must fail here as they would there.
+KUBERNETES_VERSION = kv.latest_version()
+
+KUSTOMIZATION_FILES = {"kustomization.yaml", "kustomization.yml", "Kustomization"}
+# Fields every object may carry at the top level besides what its schema lists.
+_OBJECT_FIELDS = {"apiVersion", "kind", "metadata"}
+
+
+def _tool(name: str) -> str:
+    """Path of a console script installed with the test extra (next to this interpreter first)."""
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.exists() else shutil.which(name)
+    if found is None:
+        raise AssertionError(f"{name} is not installed: `pip install -e '.[test]'` provides it")
+    return found
+
+
+# ---------------------------------------------------------------------------------- manifests
+
+
+@functools.cache
+def _kubernetes_validator(kind: str, api_version: str) -> jsonschema.protocols.Validator | None:
+    """Strict validator for a core kind (unknown fields are errors), or None if none shipped."""
+    folder = f"kubernetes-json-schema/v{KUBERNETES_VERSION}-local-strict"
+    # kubernetes-validate's file naming: apps/v1 -> apps-v1, rbac.authorization.k8s.io/v1 -> rbac-v1
+    api = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    try:
+        schema = kv.schema_contents(f"{folder}/{kind.lower()}-{api}.json", KUBERNETES_VERSION)
+    except FileNotFoundError:
+        return None
+    definitions = kv.schema_contents(f"{folder}/_definitions.json", KUBERNETES_VERSION)
+    registry: Registry = Resource.from_contents(schema) @ Registry()
+    registry = Resource.from_contents(definitions) @ registry
+    return jsonschema.Draft202012Validator(schema, registry=registry)
+
+
+@functools.cache
+def _crd_validator(group: str, kind: str, version: str) -> jsonschema.protocols.Validator | None:
+    path = CRD_SCHEMAS / group / f"{kind.lower()}_{version}.json"
+    if not path.is_file():
+        return None
+    schema = json.loads(path.read_text())
+    # The API server rejects unknown top-level fields of a custom resource too (strict field
+    # validation); the catalog's schemas leave the root open, so close it here.
+    schema = {**schema, "additionalProperties": False}
+    schema["properties"] = {f: {} for f in _OBJECT_FIELDS} | schema.get("properties", {})
+    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    return cls(schema)
+
+
+def _errors(validator: jsonschema.protocols.Validator, obj: Any) -> Iterator[str]:
+    for error in sorted(validator.iter_errors(obj), key=lambda e: list(map(str, e.path))):
+        where = ".".join(str(p) for p in error.absolute_path) or "(root)"
+        yield f"{where}: {error.message}"
+
+
+def _object_problems(obj: Any) -> Iterator[str]:
+    """Every schema problem of one manifest object (core kind or custom resource)."""
+    if not isinstance(obj, dict) or not obj.get("kind") or not obj.get("apiVersion"):
+        yield "not a Kubernetes object (needs apiVersion and kind)"
+        return
+    kind, api_version = str(obj["kind"]), str(obj["apiVersion"])
+    group, _, version = api_version.rpartition("/")
+    if group and (CRD_SCHEMAS / group).is_dir():
+        validator = _crd_validator(group, kind, version)
+        if validator is None:
+            yield f"no vendored schema for {api_version} {kind} in {CRD_SCHEMAS / group}"
+            return
+        yield from _errors(validator, obj)
+        meta = _kubernetes_validator("ObjectMeta", "meta/v1")
+        if meta is not None and "metadata" in obj:
+            yield from (f"metadata.{e}" for e in _errors(meta, obj["metadata"]))
+        return
+    validator = _kubernetes_validator(kind, api_version)
+    if validator is None:
+        yield (
+            f"no schema for {api_version} {kind}: not a Kubernetes {KUBERNETES_VERSION} kind, "
+            f"and no vendored CRD schema in {CRD_SCHEMAS}"
+        )
+        return
+    yield from _errors(validator, obj)
+
+
+def _label(obj: Any) -> str:
+    if isinstance(obj, dict):
+        name = (obj.get("metadata") or {}).get("name", "?")
+        return f"{obj.get('kind', '?')}/{name}"
+    return "?"
+
+
+def _documents_problems(source: str, text: str) -> Iterator[str]:
+    try:
+        documents = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as exc:
+        yield f"{source}: invalid YAML: {exc}"
+        return
+    for obj in documents:
+        for problem in _object_problems(obj):
+            yield f"{source}: {_label(obj)}: {problem}"
+
+
+def manifest_problems(repo: Path) -> list[str]:
+    """All problems of repo/deploy/k8s, files and `kubectl kustomize` output (empty: valid)."""
+    base = repo / "deploy" / "k8s"
+    if not base.is_dir():
+        return [f"{base}: no such folder"]
+    if not CRD_SCHEMAS.is_dir():
+        raise AssertionError(
+            f"vendored CRD schemas missing at {CRD_SCHEMAS}: shared/ must sit beside the repo "
+            f"({REPO_ROOT.parent}), as CI places it"
+        )
+    problems: list[str] = []
+    files = sorted(p for p in base.rglob("*") if p.suffix in {".yaml", ".yml"} and p.is_file())
+    for path in files:
+        if path.name in KUSTOMIZATION_FILES:
+            continue
+        problems += _documents_problems(str(path.relative_to(repo)), path.read_text())
+    if not files:
+        problems.append(f"{base}: no YAML files")
+    kubectl = shutil.which("kubectl")
+    if kubectl is not None:
+        built = subprocess.run(
+            [kubectl, "kustomize", str(base)], capture_output=True, text=True, timeout=120
+        )
+        if built.returncode != 0:
+            problems.append(f"kubectl kustomize deploy/k8s failed: {built.stderr.strip()}")
+        else:
+            problems += _documents_problems("kubectl kustomize deploy/k8s", built.stdout)
+    return problems
+
+
+def validate_manifests(repo: Path) -> None:
+    """Every object under repo/deploy/k8s (and the kustomize build) is schema-valid, strictly."""
+    problems = manifest_problems(repo)
+    assert not problems, "invalid manifests:\n" + "\n".join(problems)
+
+
+# ---------------------------------------------------------------------------------- workflows
+
+
+def _run(cmd: Iterable[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(cmd), cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def validate_workflows(repo: Path) -> None:
+    """Every .github/workflows/*.yml matches GitHub's schema and has no zizmor finding (offline)."""
+    folder = repo / ".github" / "workflows"
+    workflows = sorted([*folder.glob("*.yml"), *folder.glob("*.yaml")])
+    assert workflows, f"no workflows in {folder}"
+    names = [str(w.relative_to(repo)) for w in workflows]
+    schema = _run(
+        [_tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *names], repo
+    )
+    assert schema.returncode == 0, f"workflow schema check failed:\n{schema.stdout}{schema.stderr}"
+    # --offline: no network and no GitHub token needed (online audits are skipped). --no-config:
+    # a repo's zizmor.yml cannot silence findings; reviewable inline ignore comments still count.
+    audit = _run(
+        [
+            _tool("zizmor"),
+            "--offline",
+            "--no-config",
+            "--strict-collection",
+            "--no-progress",
+            "--color=never",
+            "--format=plain",
+            *names,
+        ],
+        repo,
+    )
+    assert audit.returncode == 0, (
+        f"zizmor findings (exit {audit.returncode}):\n{audit.stdout}{audit.stderr}"
+    )
+
+
+# ---------------------------------------------------------------------------------- Dockerfile
+
+
+def lint_dockerfile(repo: Path) -> None:
+    """hadolint on repo/Dockerfile: any warning or error fails."""
+    dockerfile = repo / "Dockerfile"
+    assert dockerfile.is_file(), f"{dockerfile}: no such file"
+    result = _run(
+        [_tool("hadolint"), "--no-color", "--failure-threshold", "warning", "Dockerfile"], repo
+    )
+    assert result.returncode == 0, f"hadolint:\n{result.stdout}{result.stderr}"
+
+
+# ---------------------------------------------------------------------------------- Python
+
+
+def lint_python(repo: Path, venv: Path) -> None:
+    """ruff check, ruff format --check and mypy pass in `repo`, with the tools of `venv`."""
+    bin_dir = venv / "bin"
+    mypy_conf = tomllib.loads((repo / "pyproject.toml").read_text()).get("tool", {}).get("mypy", {})
+    # mypy with no target reads `files` from the repo's config; otherwise check the whole repo.
+    mypy_target = [] if mypy_conf.get("files") else ["."]
+    failures = []
+    for cmd in (
+        [str(bin_dir / "ruff"), "check", "--no-cache", "."],
+        [str(bin_dir / "ruff"), "format", "--check", "--no-cache", "."],
+        [str(bin_dir / "mypy"), *mypy_target],
+    ):
+        if not Path(cmd[0]).exists():
+            failures.append(f"{cmd[0]} is missing: the repo's dev extra must provide it")
+            continue
+        result = run_in(repo, venv, *cmd)
+        if result.returncode != 0:
+            shown = " ".join([Path(cmd[0]).name, *cmd[1:]])
+            failures.append(
+                f"$ {shown} -> exit {result.returncode}\n{result.stdout}{result.stderr}"
+            )
+    assert not failures, f"lint failed in {repo}:\n" + "\n".join(failures)
