@@ -39,12 +39,16 @@ def venv_for(project: Path, extras: str = "dev") -> Path:
             uv = [sys.executable, "-m", "uv"]
             subprocess.run([*uv, "venv", "--quiet", "--python", sys.executable, str(venv)], check=True)
             env = {**os.environ, "VIRTUAL_ENV": str(venv)}
+            # `python -m uv pip` targets the interpreter that ran it, not VIRTUAL_ENV: name the venv.
+            target = ["--python", str(venv / "bin" / "python")]
             subprocess.run(
-                [*uv, "pip", "install", "--quiet", f"{project}[{extras}]"], check=True, env=env
+                [*uv, "pip", "install", "--quiet", *target, f"{project}[{extras}]"],
+                check=True,
+                env=env,
             )
             # The project itself is imported from the rendered folder (PYTHONPATH), not the venv.
             name = tomllib.loads((project / "pyproject.toml").read_text())["project"]["name"]
-            subprocess.run([*uv, "pip", "uninstall", "--quiet", name], check=True, env=env)
+            subprocess.run([*uv, "pip", "uninstall", "--quiet", *target, name], check=True, env=env)
             marker.touch()
     return venv
 
