@@ -1,0 +1,55 @@
+"""`newservice update`: parse flags, call update_service, print what happened."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ._common import has_terminal, report_user_errors
+
+EPILOG = """\b
+Examples:
+  newservice update                      update the service in the current folder to the latest tag
+  newservice update ~/src/orders --vcs-ref v2.0.0
+  newservice update --data replicas=5    change an answer while updating
+  copier update --defaults               the same, without newservice installed
+"""
+
+
+@report_user_errors
+def update(
+    path: Annotated[
+        Path, typer.Argument(metavar="PATH", help="Folder of a service made by newservice create.")
+    ] = Path("."),
+    vcs_ref: Annotated[
+        str | None, typer.Option(metavar="REF", help="Template tag to update to (default: the latest tag).", show_default=False)
+    ] = None,
+    data: Annotated[
+        list[str] | None,
+        typer.Option("--data", "-d", metavar="KEY=VALUE", help="Change an answer; repeatable.", show_default=False),
+    ] = None,
+    prompt: Annotated[bool, typer.Option("--prompt", help="Ask the questions again (needs a terminal).")] = False,
+) -> None:
+    """Update a generated service to a newer template version, keeping your edits.
+
+    Runs copier update with the recorded answers. Refuses uncommitted changes and a change of
+    service_type. Exits 1 and lists the files when the merge leaves conflicts to resolve.
+    """
+    from ..answers import parse_data_pairs
+    from ..update import update_service
+
+    result = update_service(
+        path, vcs_ref=vcs_ref, data=parse_data_pairs(data or []), ask=prompt and has_terminal()
+    )
+    if result.old_commit == result.new_commit and not result.changed:
+        typer.echo(f"{result.path} is already at template {result.new_commit}; nothing changed.")
+        return
+    typer.echo(
+        f"Updated {result.path} from template {result.old_commit} to {result.new_commit}: "
+        f"{len(result.changed)} path(s) changed and left uncommitted."
+    )
+    for name in result.changed:
+        typer.echo(f"  {name}")
+    typer.echo("Next: review with `git diff`, run the tests, then `git commit -am 'Update template'`.")

@@ -1,0 +1,163 @@
+"""`create_service`: answers in, a new git repository out, or nothing at all on failure.
+
+The service is rendered into a hidden staging folder next to the destination, committed there, and
+only then renamed into place, so a failure (bad answer, template error, Ctrl-C) leaves the disk as
+it was.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .answers import Asker, collect_answers
+from .errors import BadAnswerError, OutputFolderError
+from .git import git, identity_env
+from .source import TemplateSource, resolve_source
+
+_COPIER_VALIDATION = re.compile(r"^(?:Validation error for question|Invalid choice for) '([^']+)': (.*)$")
+_ALLOWED_NAME = "a DNS-1123 label: at most 63 lowercase letters, digits or '-', starting with a letter"
+
+
+@dataclass(frozen=True)
+class CreateResult:
+    """What `create_service` made (or, with `pretend`, would make)."""
+
+    destination: Path
+    answers: dict[str, Any]
+    source: TemplateSource
+    files: list[str]
+    pretend: bool
+
+
+def create_service(
+    given: Mapping[str, Any],
+    output: Path | None = None,
+    *,
+    template: str | None = None,
+    vcs_ref: str | None = None,
+    defaults: bool = False,
+    pretend: bool = False,
+    asker: Asker | None = None,
+) -> CreateResult:
+    """Render a new service from `given` answers (the rest: defaults, or `asker`) into `output`.
+
+    `output` defaults to ./<service_name>. Raises a UserError subclass for anything the user can
+    fix, before writing anything.
+    """
+    if output is None:
+        _check_name_stays_inside(given.get("service_name"))
+    else:
+        check_destination(output.absolute())
+    source = resolve_source(template, vcs_ref)
+    from copier._main import Worker
+
+    with Worker(
+        src_path=source.url,
+        vcs_ref=source.ref,
+        defaults=True,
+        pretend=pretend,
+        quiet=not pretend,  # with --pretend, copier's own listing is the output
+        unsafe=False,
+        cleanup_on_error=False,  # we own the staging folder and remove it ourselves
+    ) as worker:
+        from .questions import Questionnaire
+
+        questions = Questionnaire(worker, template or source.url)
+        answers = collect_answers(questions, given, defaults=defaults, asker=asker)
+        destination = (output or Path(answers["service_name"])).absolute()
+        check_destination(destination)
+        resolved = TemplateSource(source.url, worker.template.commit)
+        worker.data = answers
+        if pretend:
+            worker.dst_path = destination
+            _run_copy(worker)
+            return CreateResult(destination, answers, resolved, [], pretend=True)
+        return _render_and_move(worker, destination, answers, resolved)
+
+
+def check_destination(destination: Path) -> None:
+    """Refuse an output folder that is a file or holds anything."""
+    if destination.is_symlink() or (destination.exists() and not destination.is_dir()):
+        raise OutputFolderError(
+            f"output folder {destination} exists and is not a folder; choose another --output"
+        )
+    if destination.is_dir() and any(destination.iterdir()):
+        raise OutputFolderError(
+            f"output folder {destination} already exists and is not empty; "
+            "choose another --output or remove it first"
+        )
+
+
+def _check_name_stays_inside(name: Any) -> None:
+    if not isinstance(name, str):
+        return
+    if "/" in name or "\\" in name or name in {".", ".."} or "\0" in name:
+        raise BadAnswerError(
+            "service_name",
+            f"service_name '{name}' would escape the output folder; it must be {_ALLOWED_NAME}",
+        )
+
+
+def _render_and_move(
+    worker: Any, destination: Path, answers: dict[str, Any], source: TemplateSource
+) -> CreateResult:
+    created_parents = _make_parents(destination.parent)
+    staging = destination.parent / f".{destination.name}.newservice-{uuid.uuid4().hex[:8]}"
+    try:
+        worker.dst_path = staging
+        _run_copy(worker)
+        _initial_commit(staging, answers, source)
+        files = git("ls-files", "-z", cwd=staging).split("\0")
+        os.rename(staging, destination)  # atomic; replaces an empty destination folder
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        for parent in reversed(created_parents):
+            parent.rmdir()
+        raise
+    return CreateResult(destination, answers, source, [f for f in files if f], pretend=False)
+
+
+def _make_parents(folder: Path) -> list[Path]:
+    """mkdir -p `folder`; return the folders created, outermost first (to undo on failure)."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for path in reversed(missing):
+        path.mkdir()
+    return list(reversed(missing))
+
+
+def _run_copy(worker: Any) -> None:
+    """worker.run_copy(), with copier's validation errors turned into one-sentence BadAnswerErrors.
+
+    Answers are validated before this point; this is the safety net for a rule only copier knows.
+    """
+    try:
+        worker.run_copy()
+    except ValueError as error:
+        text = " ".join(str(error).split())
+        match = _COPIER_VALIDATION.match(text)
+        if not match:
+            raise
+        raise BadAnswerError(match[1], match[2]) from None
+
+
+def _initial_commit(repo: Path, answers: dict[str, Any], source: TemplateSource) -> None:
+    git("init", "--quiet", "--initial-branch=main", cwd=repo)
+    git("add", "--all", cwd=repo)
+    message = (
+        f"Create {answers['service_name']} ({answers['service_type']}) "
+        f"from newservice templates {source.ref}"
+    )
+    git(
+        "commit", "--quiet", "--no-verify", "--no-gpg-sign", "-m", message,
+        cwd=repo, env=identity_env(repo),
+    )

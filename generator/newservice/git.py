@@ -1,0 +1,67 @@
+"""The few git commands newservice runs itself, as plain subprocesses (no extra dependency)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+
+# Commits made by newservice (the template cache, a new service's first commit when the user has
+# no git identity) need an author; git refuses to guess one on a fresh machine.
+FALLBACK_IDENTITY = {
+    "GIT_AUTHOR_NAME": "newservice",
+    "GIT_AUTHOR_EMAIL": "newservice@localhost",
+    "GIT_COMMITTER_NAME": "newservice",
+    "GIT_COMMITTER_EMAIL": "newservice@localhost",
+}
+
+
+class GitError(Exception):
+    """A git command failed; `stderr` holds git's own explanation."""
+
+    def __init__(self, args: list[str], stderr: str) -> None:
+        super().__init__(f"git {' '.join(args)} failed: {stderr.strip()}")
+        self.stderr = stderr
+
+
+def git(
+    *args: str,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    check: bool = True,
+    timeout: float = 120,
+) -> str:
+    """Run `git args...` and return its stdout; raise GitError when it fails and `check` is set."""
+    full_env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", **(env or {})}
+    proc = subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if check and proc.returncode != 0:
+        raise GitError(list(args), proc.stderr)
+    return proc.stdout
+
+
+def identity_env(repo: Path) -> dict[str, str]:
+    """The user's git identity if one is configured, else newservice's fallback identity."""
+    if all(k in os.environ for k in FALLBACK_IDENTITY):
+        return {}
+    configured = git("config", "--get", "user.email", cwd=repo, check=False).strip()
+    return {} if configured else dict(FALLBACK_IDENTITY)
+
+
+def is_dirty(repo: Path) -> bool:
+    """True when the work tree has staged, unstaged or untracked (not ignored) changes."""
+    return bool(git("status", "--porcelain", cwd=repo).strip())
+
+
+def is_work_tree(path: Path) -> bool:
+    """True when `path` is inside a git work tree."""
+    out = git("rev-parse", "--is-inside-work-tree", cwd=path, check=False).strip()
+    return out == "true"

@@ -1,0 +1,159 @@
+"""Which template source a command renders from, checked before anything is written.
+
+- Default: the templates of this newservice release. From a git checkout of this repo whose HEAD
+  carries a version tag (and whose templates are unmodified) that checkout itself is the source;
+  otherwise the templates are materialized into the cache repo (see cache.py).
+- `--template SRC`: a platform team's fork of this layout, by URL or path. It must be a git repo
+  with at least one PEP 440 version tag (copier versions templates by tag; without one a generated
+  repo records no usable `_commit` and can never be updated).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from packaging.version import InvalidVersion, Version
+
+from .cache import TEMPLATE_ENTRIES, materialize
+from .errors import TemplateSourceError
+from .git import GitError, git
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+_BUNDLED = _PACKAGE_DIR / "_template"  # package data of a built wheel (hatch force-include)
+_CHECKOUT = _PACKAGE_DIR.parents[1]  # repo root when running from a checkout (editable install)
+_REMOTE_PREFIXES = ("git@", "git+", "gh:", "gl:", "ssh://", "http://", "https://", "file://")
+
+
+@dataclass(frozen=True)
+class TemplateSource:
+    """A copier source: `url` goes to `_src_path`, `ref` (a tag) to `_commit`."""
+
+    url: str
+    ref: str | None
+
+
+@cache
+def package_version() -> str:
+    """The installed version of newservice (0.0.0 when it is not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("newservice")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+def bundled_root() -> Path:
+    """The folder holding this release's copier.yml and templates/."""
+    if (_CHECKOUT / "copier.yml").is_file() and (_CHECKOUT / "generator" / "newservice").is_dir():
+        return _CHECKOUT
+    return _BUNDLED
+
+
+def resolve_source(template: str | None = None, vcs_ref: str | None = None) -> TemplateSource:
+    """The source to render from; raise TemplateSourceError when it cannot serve updates."""
+    if template:
+        return check_template_source(template, vcs_ref)
+    root = bundled_root()
+    if (tag := _clean_checkout_tag(root)) is not None:
+        source = TemplateSource(str(root), tag)
+    else:
+        repo, tag = materialize(root, package_version())
+        source = TemplateSource(str(repo), tag)
+    if vcs_ref:
+        check_ref(source.url, vcs_ref)
+        return TemplateSource(source.url, vcs_ref)
+    return source
+
+
+def _clean_checkout_tag(root: Path) -> str | None:
+    """The highest version tag at HEAD of a checkout whose templates are unmodified, else None."""
+    if not (root / ".git").exists():
+        return None
+    tags = [t for t in git("tag", "--points-at", "HEAD", cwd=root, check=False).split() if _version(t)]
+    if not tags:
+        return None
+    if git("status", "--porcelain", "--", *TEMPLATE_ENTRIES, cwd=root, check=False).strip():
+        return None
+    return max(tags, key=lambda t: _version(t) or Version("0"))
+
+
+def check_template_source(template: str, vcs_ref: str | None) -> TemplateSource:
+    """Validate --template (and --vcs-ref); local paths are made absolute for `_src_path`."""
+    url = template
+    if not template.startswith(_REMOTE_PREFIXES):
+        path = Path(template).expanduser().resolve()
+        if not path.is_dir():
+            raise TemplateSourceError(
+                f"--template {template} does not exist; give the path or URL of a git repository "
+                "of this layout (copier.yml and templates/) with a version tag such as v1.0.0"
+            )
+        top = git("rev-parse", "--show-toplevel", cwd=path, check=False).strip()
+        if not top or Path(top).resolve() != path:
+            raise TemplateSourceError(
+                f"--template {template} is not a git repository (the root of one); copier needs "
+                "a git repo with a version tag such as v1.0.0 so that services can update from it"
+            )
+        if not (path / "copier.yml").is_file():
+            raise TemplateSourceError(
+                f"--template {template} has no copier.yml at its root; it must have the layout "
+                "of newservice's template repo (copier.yml and templates/)"
+            )
+        url = str(path)
+    refs = _remote_refs(url, template)
+    tags = [name for kind, name in refs if kind == "tags" and _version(name)]
+    if not tags:
+        raise TemplateSourceError(
+            f"--template {template} has no version tag; tag a release with a PEP 440 version "
+            "such as v1.0.0 (copier records it as _commit and updates between tags)"
+        )
+    if vcs_ref:
+        _check_ref_in(refs, url, vcs_ref, template)
+    return TemplateSource(url, vcs_ref)
+
+
+def check_ref(url: str, ref: str) -> None:
+    """Raise TemplateSourceError unless `ref` names a tag, branch or commit of `url`."""
+    _check_ref_in(_remote_refs(url, url), url, ref, url)
+
+
+def _check_ref_in(refs: list[tuple[str, str]], url: str, ref: str, shown: str) -> None:
+    names = {name for _, name in refs}
+    if ref in names or ref == "HEAD":
+        return
+    if Path(url).is_dir() and git(
+        "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", cwd=Path(url), check=False
+    ).strip():
+        return
+    tags = sorted((n for k, n in refs if k == "tags" and _version(n)), key=lambda t: _version(t) or Version("0"))
+    raise TemplateSourceError(
+        f"--vcs-ref {ref} is not a tag, branch or commit of {shown}; "
+        f"its version tags are: {', '.join(tags) or 'none'}"
+    )
+
+
+def _remote_refs(url: str, shown: str) -> list[tuple[str, str]]:
+    """(kind, name) of the heads and tags of a git source, read with `git ls-remote`."""
+    try:
+        out = git("ls-remote", "--refs", "--", url, timeout=60)
+    except GitError as error:
+        reason = error.stderr.strip().splitlines()[-1] if error.stderr.strip() else "unknown error"
+        raise TemplateSourceError(
+            f"--template {shown} could not be read as a git repository ({reason})"
+        ) from None
+    refs = []
+    for line in out.splitlines():
+        _, _, ref = line.partition("\t")
+        parts = ref.split("/", 2)
+        if len(parts) == 3 and parts[0] == "refs" and parts[1] in {"heads", "tags"}:
+            refs.append((parts[1], parts[2]))
+    return refs
+
+
+def _version(tag: str) -> Version | None:
+    try:
+        return Version(tag)
+    except InvalidVersion:
+        return None
