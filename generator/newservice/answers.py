@@ -1,4 +1,4 @@
-"""Gather the answers of one `create`: flags, --data, --data-file, defaults or prompts, in that order.
+"""Gather the answers of one `create`: flags, --data, --data-file, then defaults or prompts.
 
 Everything is validated here, before a single file is written, with copier's own rules.
 """
@@ -22,7 +22,9 @@ def parse_data_pairs(pairs: Sequence[str]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise BadAnswerError("--data", f"--data '{pair}' must be KEY=VALUE (e.g. --data port=8080)")
+            raise BadAnswerError(
+                "--data", f"--data '{pair}' must be KEY=VALUE (e.g. --data port=8080)"
+            )
         result[key.strip()] = value
     return result
 
@@ -36,7 +38,9 @@ def load_data_file(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise BadAnswerError("--data-file", f"--data-file {path} does not exist") from None
     except (OSError, UnicodeDecodeError) as error:
-        raise BadAnswerError("--data-file", f"--data-file {path} cannot be read ({error})") from None
+        raise BadAnswerError(
+            "--data-file", f"--data-file {path} cannot be read ({error})"
+        ) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:

@@ -25,7 +25,9 @@ from .git import FALLBACK_IDENTITY, git
 
 # What a template source of this layout holds (the repo root is the copier template).
 TEMPLATE_ENTRIES = ("copier.yml", "questions", "templates")
-_IGNORED_PARTS = frozenset({"__pycache__", ".DS_Store", ".mypy_cache", ".ruff_cache", ".pytest_cache"})
+_IGNORED_PARTS = frozenset(
+    {"__pycache__", ".DS_Store", ".mypy_cache", ".ruff_cache", ".pytest_cache"}
+)
 _LOCK_TIMEOUT = 300
 
 
@@ -48,7 +50,9 @@ def materialize(content_root: Path, version: str) -> tuple[Path, str]:
         files = content_files(content_root)
         fingerprint = _fingerprint(content_root, files, version)
         tag = index.get(fingerprint)
-        if tag and git("rev-parse", "--verify", "--quiet", f"refs/tags/{tag}", cwd=repo, check=False):
+        if tag and git(
+            "rev-parse", "--verify", "--quiet", f"refs/tags/{tag}", cwd=repo, check=False
+        ):
             return repo, tag
         tag = _commit_content(repo, content_root, files, version)
         index[fingerprint] = tag
@@ -59,8 +63,16 @@ def materialize(content_root: Path, version: str) -> tuple[Path, str]:
 def content_files(content_root: Path) -> list[str]:
     """The template's files (relative paths): in a git checkout, the ones git does not ignore."""
     if (content_root / ".git").exists():
-        out = git("ls-files", "-z", "--cached", "--others", "--exclude-standard", "--",
-                  *TEMPLATE_ENTRIES, cwd=content_root)
+        out = git(
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+            "--",
+            *TEMPLATE_ENTRIES,
+            cwd=content_root,
+        )
         names = {name for name in out.split("\0") if name}
         return sorted(name for name in names if (content_root / name).is_file())
     found = []
@@ -70,7 +82,8 @@ def content_files(content_root: Path) -> list[str]:
         found += [
             path.relative_to(content_root).as_posix()
             for path in paths
-            if path.is_file() and not _IGNORED_PARTS.intersection(path.parts)
+            if path.is_file()
+            and not _IGNORED_PARTS.intersection(path.parts)
             and path.suffix not in {".pyc", ".pyo"}
         ]
     return sorted(found)
@@ -86,7 +99,7 @@ def _fingerprint(content_root: Path, files: list[str], version: str) -> str:
 
 
 def _commit_content(repo: Path, content_root: Path, files: list[str], version: str) -> str:
-    """Copy the content into the repo's work tree; reuse the tag of an identical tree, or tag anew."""
+    """Copy the content into the work tree; reuse the tag of an identical tree, or tag anew."""
     if not (repo / ".git").is_dir():
         repo.mkdir(parents=True, exist_ok=True)
         git("init", "--quiet", cwd=repo)
@@ -108,9 +121,15 @@ def _commit_content(repo: Path, content_root: Path, files: list[str], version: s
         return max(same, key=_version_key)
     tag = wanted if wanted not in tags else _next_post_tag(version, tags)
     git(
-        "commit", "--quiet", "--allow-empty", "--no-verify", "--no-gpg-sign",
-        "-m", f"newservice templates {tag}",
-        cwd=repo, env=FALLBACK_IDENTITY,
+        "commit",
+        "--quiet",
+        "--allow-empty",
+        "--no-verify",
+        "--no-gpg-sign",
+        "-m",
+        f"newservice templates {tag}",
+        cwd=repo,
+        env=FALLBACK_IDENTITY,
     )
     git("tag", tag, cwd=repo)
     return tag

@@ -21,8 +21,12 @@ from .errors import BadAnswerError, OutputFolderError
 from .git import git, identity_env
 from .source import TemplateSource, resolve_source
 
-_COPIER_VALIDATION = re.compile(r"^(?:Validation error for question|Invalid choice for) '([^']+)': (.*)$")
-_ALLOWED_NAME = "a DNS-1123 label: at most 63 lowercase letters, digits or '-', starting with a letter"
+_COPIER_VALIDATION = re.compile(
+    r"^(?:Validation error for question|Invalid choice for) '([^']+)': (.*)$"
+)
+_ALLOWED_NAME = (
+    "a DNS-1123 label: at most 63 lowercase letters, digits or '-', starting with a letter"
+)
 
 
 @dataclass(frozen=True)
@@ -158,6 +162,12 @@ def _initial_commit(repo: Path, answers: dict[str, Any], source: TemplateSource)
         f"from newservice templates {source.ref}"
     )
     git(
-        "commit", "--quiet", "--no-verify", "--no-gpg-sign", "-m", message,
-        cwd=repo, env=identity_env(repo),
+        "commit",
+        "--quiet",
+        "--no-verify",
+        "--no-gpg-sign",
+        "-m",
+        message,
+        cwd=repo,
+        env=identity_env(repo),
     )

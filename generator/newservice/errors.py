@@ -58,7 +58,7 @@ class MissingAnswersError(UserError):
         self.missing = list(missing)
         super().__init__(
             f"missing answers: {', '.join(self.missing)} (there is no terminal to ask in); "
-            "give them with --data KEY=VALUE or --data-file, or pass --defaults to accept the defaults"
+            "give them with --data KEY=VALUE or --data-file, or pass --defaults to accept defaults"
         )
 
 

@@ -42,7 +42,7 @@ class Questionnaire:
         if missing:
             raise TemplateSourceError(
                 f"the template source {shown_source} does not declare the question(s) "
-                f"{', '.join(missing)} in copier.yml; it must have the layout of newservice's templates"
+                f"{', '.join(missing)} in copier.yml; it needs the layout of newservice's templates"
             )
 
     @property

@@ -72,7 +72,9 @@ def _clean_checkout_tag(root: Path) -> str | None:
     """The highest version tag at HEAD of a checkout whose templates are unmodified, else None."""
     if not (root / ".git").exists():
         return None
-    tags = [t for t in git("tag", "--points-at", "HEAD", cwd=root, check=False).split() if _version(t)]
+    tags = [
+        t for t in git("tag", "--points-at", "HEAD", cwd=root, check=False).split() if _version(t)
+    ]
     if not tags:
         return None
     if git("status", "--porcelain", "--", *TEMPLATE_ENTRIES, cwd=root, check=False).strip():
@@ -123,11 +125,17 @@ def _check_ref_in(refs: list[tuple[str, str]], url: str, ref: str, shown: str) -
     names = {name for _, name in refs}
     if ref in names or ref == "HEAD":
         return
-    if Path(url).is_dir() and git(
-        "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", cwd=Path(url), check=False
-    ).strip():
+    if (
+        Path(url).is_dir()
+        and git(
+            "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", cwd=Path(url), check=False
+        ).strip()
+    ):
         return
-    tags = sorted((n for k, n in refs if k == "tags" and _version(n)), key=lambda t: _version(t) or Version("0"))
+    tags = sorted(
+        (n for k, n in refs if k == "tags" and _version(n)),
+        key=lambda t: _version(t) or Version("0"),
+    )
     raise TemplateSourceError(
         f"--vcs-ref {ref} is not a tag, branch or commit of {shown}; "
         f"its version tags are: {', '.join(tags) or 'none'}"

@@ -49,7 +49,7 @@ def update_service(
     recorded = _read_answers(path)
     if not is_work_tree(path):
         raise NotAServiceError(
-            f"{path} is not a git repository; copier update needs the history of a generated service"
+            f"{path} is not a git repository; copier update needs the service's git history"
         )
     if is_dirty(path):
         raise DirtyTreeError(

@@ -24,13 +24,26 @@ def update(
         Path, typer.Argument(metavar="PATH", help="Folder of a service made by newservice create.")
     ] = Path("."),
     vcs_ref: Annotated[
-        str | None, typer.Option(metavar="REF", help="Template tag to update to (default: the latest tag).", show_default=False)
+        str | None,
+        typer.Option(
+            metavar="REF",
+            help="Template tag to update to (default: the latest tag).",
+            show_default=False,
+        ),
     ] = None,
     data: Annotated[
         list[str] | None,
-        typer.Option("--data", "-d", metavar="KEY=VALUE", help="Change an answer; repeatable.", show_default=False),
+        typer.Option(
+            "--data",
+            "-d",
+            metavar="KEY=VALUE",
+            help="Change an answer; repeatable.",
+            show_default=False,
+        ),
     ] = None,
-    prompt: Annotated[bool, typer.Option("--prompt", help="Ask the questions again (needs a terminal).")] = False,
+    prompt: Annotated[
+        bool, typer.Option("--prompt", help="Ask the questions again (needs a terminal).")
+    ] = False,
 ) -> None:
     """Update a generated service to a newer template version, keeping your edits.
 
@@ -52,4 +65,6 @@ def update(
     )
     for name in result.changed:
         typer.echo(f"  {name}")
-    typer.echo("Next: review with `git diff`, run the tests, then `git commit -am 'Update template'`.")
+    typer.echo(
+        "Next: review with `git diff`, run the tests, then `git commit -am 'Update template'`."
+    )
