@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Install from the registries what the tests need beyond the Python test extra (which the README's
+# test command installs). Idempotent; apt-get update runs at most once, only when a package is
+# missing, so a warm machine spends no time here.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+
+# podman, buildah, runc, debootstrap: build and run generated Dockerfiles on a local Debian base
+# image (../shared/CONTAINERS.md). fuse-overlayfs is not needed: root uses the overlay driver.
+APT_PACKAGES=(podman buildah runc debootstrap)
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  echo "ci: installing ${missing[*]}"
+  apt="apt-get -q -y -o DPkg::Lock::Timeout=300"
+  $apt update >/dev/null
+  $apt install --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The vendored CRD schemas are read from ../shared beside the clone; fail here, clearly, not in
+# the middle of the test run.
+if [ ! -d ../shared/schemas/crds ]; then
+  echo "ci: $(cd .. && pwd)/shared/schemas/crds is missing: put a copy of shared/ beside the clone" >&2
+  exit 1
+fi
