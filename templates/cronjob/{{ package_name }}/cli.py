@@ -20,7 +20,6 @@ from . import SERVICE_NAME, __version__
 from .abort import Aborted, abort_on_signals
 from .database import make_engine
 from .job import run_once
-from .migrate import migrate
 from .observability.logs import configure_logging
 from .observability.tracing import configure_tracing, shutdown_tracing
 from .pushgateway import push_run_metrics
@@ -115,6 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     provider = configure_tracing(SERVICE_NAME, __version__)
     try:
         if args.command == "migrate":
+            from .migrate import migrate  # Alembic is imported only by the command that needs it
+
             migrate(settings)
             return EXIT_OK
         return run(settings, resolve_slot(settings, args.slot))

@@ -1,0 +1,153 @@
+"""The cronjob template renders a repo whose own checks pass: its tests against the real
+PostgreSQL, ruff and mypy, the Kubernetes schemas, the workflow schema and zizmor, hadolint; and
+copier refuses a bad schedule with the reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.support.checks import (
+    lint_dockerfile,
+    lint_python,
+    validate_manifests,
+    validate_workflows,
+)
+from tests.support.render import REPO_ROOT, render
+from tests.support.services import require
+from tests.support.venv import run_in, venv_for
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The daily-report example, rendered with every default answer."""
+    return render(tmp_path_factory.mktemp("cronjob") / "daily-report", "cronjob")
+
+
+@pytest.fixture(scope="module")
+def venv(repo: Path) -> Path:
+    return venv_for(repo)
+
+
+def load_objects(repo: Path) -> dict[str, dict]:
+    """Every object of the kustomize base, by kind."""
+    base = repo / "deploy" / "k8s"
+    objects = {}
+    for name in yaml.safe_load((base / "kustomization.yaml").read_text())["resources"]:
+        for obj in yaml.safe_load_all((base / name).read_text()):
+            objects[obj["kind"]] = obj
+    return objects
+
+
+class TestGeneratedRepo:
+    def test_its_own_tests_pass_against_the_real_postgresql(self, repo: Path, venv: Path) -> None:
+        """The generated tests run (none skipped: CI is set) and pass in the repo's own venv."""
+        server = require("postgresql")
+        result = run_in(
+            repo,
+            venv,
+            "python",
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            env={"DATABASE_URL": server, "CI": "true"},
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        summary = result.stdout.strip().splitlines()[-1]
+        assert " passed" in summary and "skipped" not in summary, summary
+
+    def test_ruff_and_mypy_pass(self, repo: Path, venv: Path) -> None:
+        """ruff check, ruff format --check and mypy --strict are clean on the generated code."""
+        lint_python(repo, venv)
+
+    def test_manifests_validate_against_the_kubernetes_schemas(self, repo: Path) -> None:
+        """Every object, and the kustomize build, is valid for the newest Kubernetes."""
+        validate_manifests(repo)
+
+    def test_workflow_and_dockerfile_pass_their_linters(self, repo: Path) -> None:
+        """GitHub's workflow schema, zizmor (offline) and hadolint find nothing."""
+        validate_workflows(repo)
+        lint_dockerfile(repo)
+
+
+class TestCronJobManifest:
+    def test_the_cronjob_follows_the_platform_contract(self, repo: Path) -> None:
+        """Schedule and zone from the answers, Forbid, deadlines, retries, no probes, hardened."""
+        objects = load_objects(repo)
+        assert set(objects) == {"CronJob", "ServiceAccount", "NetworkPolicy", "ConfigMap"}
+        cron = objects["CronJob"]["spec"]
+        assert (cron["schedule"], cron["timeZone"]) == ("0 2 * * *", "Etc/UTC")
+        assert cron["concurrencyPolicy"] == "Forbid"
+        assert cron["startingDeadlineSeconds"] > 0
+        assert cron["successfulJobsHistoryLimit"] >= 1 and cron["failedJobsHistoryLimit"] >= 1
+        job = cron["jobTemplate"]["spec"]
+        assert job["backoffLimit"] >= 1 and job["activeDeadlineSeconds"] > 0
+        pod = job["template"]["spec"]
+        assert pod["restartPolicy"] == "OnFailure"
+        assert pod["automountServiceAccountToken"] is False
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        for container in pod["containers"] + pod["initContainers"]:
+            assert not {"livenessProbe", "readinessProbe", "startupProbe"} & container.keys()
+            assert container["resources"] == {
+                "requests": {"cpu": "100m", "memory": "128Mi"},
+                "limits": {"cpu": "500m", "memory": "512Mi"},
+            }
+            security = container["securityContext"]
+            assert security["readOnlyRootFilesystem"] is True
+            assert security["allowPrivilegeEscalation"] is False
+            assert security["capabilities"] == {"drop": ["ALL"]}
+            assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+            database = next(e for e in container["env"] if e["name"] == "DATABASE_URL")
+            assert database["valueFrom"]["secretKeyRef"] == {
+                "name": "daily-report",
+                "key": "DATABASE_URL",
+            }
+        assert pod["initContainers"][0]["command"][-1] == "migrate"
+
+    def test_the_job_reads_the_same_schedule_as_the_cronjob(self, tmp_path: Path) -> None:
+        """Other answers flow into the CronJob, the ConfigMap and the settings' defaults alike."""
+        repo = render(
+            tmp_path / "weekday-export",
+            "cronjob",
+            service_name="weekday-export",
+            schedule="30 5 * * 1-5",
+            timezone="Europe/Paris",
+            cpu_request="250m",
+        )
+        objects = load_objects(repo)
+        assert objects["CronJob"]["spec"]["schedule"] == "30 5 * * 1-5"
+        assert objects["CronJob"]["spec"]["timeZone"] == "Europe/Paris"
+        assert objects["ConfigMap"]["data"]["SCHEDULE"] == "30 5 * * 1-5"
+        assert objects["ConfigMap"]["data"]["TIMEZONE"] == "Europe/Paris"
+        container = objects["CronJob"]["spec"]["jobTemplate"]["spec"]["template"]["spec"][
+            "containers"
+        ][0]
+        assert container["resources"]["requests"]["cpu"] == "250m"
+        settings = (repo / "weekday_export" / "settings.py").read_text()
+        assert 'Field("30 5 * * 1-5"' in settings and 'Field("Europe/Paris"' in settings
+        validate_manifests(repo)
+
+
+def test_copier_refuses_a_bad_schedule_with_the_reason(tmp_path: Path) -> None:
+    """Plain copier (no newservice) stops at the validator, names the field, writes nothing."""
+    from copier import run_copy
+
+    dest = tmp_path / "out"
+    with pytest.raises(
+        ValueError,
+        match=r"schedule '61 2 \* \* \*' is not a valid cron expression: bad minute field '61'",
+    ):
+        run_copy(
+            str(REPO_ROOT),
+            str(dest),
+            vcs_ref="HEAD",
+            defaults=True,
+            quiet=True,
+            data={"service_type": "cronjob", "schedule": "61 2 * * *"},
+        )
+    assert not dest.exists()

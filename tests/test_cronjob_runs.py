@@ -1,0 +1,305 @@
+"""The generated daily-report job as Kubernetes runs it: real processes of `python -m
+daily_report` against the real PostgreSQL (a database of its own per test run), and a real
+Prometheus Pushgateway.
+
+Exactly-once is judged from the database (report rows, ledger rows) and the exit statuses; the
+job's JSON log lines say which run did the work.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support.render import render
+from tests.support.services import require
+from tests.support.venv import run_in, venv_for
+
+SLOT = "2026-11-25T02:00"  # reports on 2026-11-24 (UTC, the default zone)
+NEXT_SLOT = "2026-11-26T02:00"
+PACKAGE = "daily_report"
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return render(tmp_path_factory.mktemp("cronjob-runs") / "daily-report", "cronjob")
+
+
+@pytest.fixture(scope="module")
+def venv(repo: Path) -> Path:
+    return venv_for(repo)
+
+
+@pytest.fixture(scope="module")
+def database(repo: Path, venv: Path) -> Iterator[str]:
+    """A database of this test run, migrated by the job's own `migrate` command, then dropped."""
+    server = require("postgresql")
+    name = f"cronjob_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = server.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        migrated = run_in(repo, venv, "python", "-m", PACKAGE, "migrate", env={"DATABASE_URL": url})
+        assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+        yield url
+    finally:
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def db(database: str) -> Iterator[str]:
+    """The test run's database, emptied, with three orders on 2026-11-24 and one on the 25th."""
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute("TRUNCATE orders, daily_reports, job_runs")
+        conn.execute(
+            "INSERT INTO orders (created_at, amount_cents) VALUES"
+            " ('2026-11-24T00:00:00Z', 1000), ('2026-11-24T12:00:00Z', 2500),"
+            " ('2026-11-24T23:59:59Z', 500), ('2026-11-25T08:00:00Z', 700)"
+        )
+    yield database
+
+
+def query(url: str, sql: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def reports(url: str) -> list[tuple[date, int, int]]:
+    return query(
+        url, "SELECT report_date, order_count, revenue_cents FROM daily_reports ORDER BY 1"
+    )
+
+
+def ledger(url: str) -> list[tuple[datetime]]:
+    return query(url, "SELECT slot FROM job_runs ORDER BY 1")
+
+
+class Job:
+    """A running `python -m daily_report` whose JSON log lines are collected as they come."""
+
+    def __init__(self, repo: Path, venv: Path, *args: str, **env: str) -> None:
+        environ = {
+            **os.environ,
+            "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}",
+            "PYTHONPATH": str(repo),
+            **env,
+        }
+        self.process = subprocess.Popen(
+            [str(venv / "bin" / "python"), "-m", PACKAGE, *args],
+            cwd=repo,
+            env=environ,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.logs: list[dict[str, Any]] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.put(json.loads(line))  # every stdout line must be one JSON object
+
+    def wait_for_log(self, message: str, timeout: float = 60) -> dict[str, Any]:
+        """The first log line with `message`; fails if the job exits or the deadline passes."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.1)
+            except queue.Empty:
+                if self.process.poll() is not None and not self._reader.is_alive():
+                    break
+                continue
+            self.logs.append(line)
+            if line["message"] == message:
+                return line
+        raise AssertionError(f"no log {message!r} (exit {self.process.poll()}): {self.logs}")
+
+    def finish(self, timeout: float = 60) -> int:
+        """Wait for the exit and collect every log line; return the exit status."""
+        status = self.process.wait(timeout=timeout)
+        self._reader.join(timeout=10)
+        while not self.lines.empty():
+            self.logs.append(self.lines.get())
+        assert self.process.stderr is not None
+        self.stderr = self.process.stderr.read()
+        return status
+
+    def log(self, message: str) -> dict[str, Any]:
+        return next(line for line in self.logs if line["message"] == message)
+
+    @property
+    def outcome(self) -> str:
+        return str(self.log("run finished")["outcome"])
+
+
+def run_job(repo: Path, venv: Path, *args: str, **env: str) -> Job:
+    job = Job(repo, venv, *args, **env)
+    job.finish()
+    return job
+
+
+class TestIdempotence:
+    def test_one_report_per_slot_and_a_second_for_the_next_slot(
+        self, repo: Path, venv: Path, db: str
+    ) -> None:
+        """Same slot twice (once via --slot, once via SLOT): one row; the next slot: a second."""
+        first = run_job(repo, venv, "--slot", SLOT, DATABASE_URL=db)
+        assert (first.process.returncode, first.outcome) == (0, "done"), first.stderr
+        again = run_job(repo, venv, DATABASE_URL=db, SLOT=SLOT)
+        assert (again.process.returncode, again.outcome) == (0, "skipped"), again.stderr
+        assert reports(db) == [(date(2026, 11, 24), 3, 4000)]
+        assert len(ledger(db)) == 1
+
+        following = run_job(repo, venv, "--slot", NEXT_SLOT, DATABASE_URL=db)
+        assert (following.process.returncode, following.outcome) == (0, "done")
+        assert reports(db) == [(date(2026, 11, 24), 3, 4000), (date(2026, 11, 25), 1, 700)]
+        assert len(ledger(db)) == 2
+
+    def test_two_runs_of_one_slot_started_at_once_do_the_work_once(
+        self, repo: Path, venv: Path, db: str
+    ) -> None:
+        """Both exit 0; exactly one does the work, the other waits on it and then skips."""
+        # Each run holds its transaction open for a few seconds, so that the two overlap even
+        # when one process starts later than the other.
+        env = {"DATABASE_URL": db, "SLOT": SLOT, "PAUSE_BEFORE_COMMIT": "4"}
+        jobs = [Job(repo, venv, **env), Job(repo, venv, **env)]
+        statuses = [job.finish() for job in jobs]
+        assert statuses == [0, 0], [job.stderr for job in jobs]
+        assert sorted(job.outcome for job in jobs) == ["done", "skipped"]
+        assert reports(db) == [(date(2026, 11, 24), 3, 4000)]
+        assert len(ledger(db)) == 1
+        # They really ran at the same time: the loser tried to claim before the winner committed.
+        winner, loser = sorted(jobs, key=lambda job: job.outcome)
+        claimed_at = loser.log("claiming slot")["time"]
+        committed_at = winner.log("report committed")["time"]
+        assert claimed_at < committed_at, (claimed_at, committed_at)
+
+
+class TestSigterm:
+    def test_sigterm_mid_run_rolls_back_exits_non_zero_and_the_retry_completes(
+        self, repo: Path, venv: Path, db: str
+    ) -> None:
+        """The signal lands while the report is written but uncommitted: nothing stays."""
+        job = Job(repo, venv, "--slot", SLOT, DATABASE_URL=db, PAUSE_BEFORE_COMMIT="60")
+        job.wait_for_log("report written, pausing before commit")
+        job.process.send_signal(signal.SIGTERM)
+        assert job.finish(timeout=20) == 128 + signal.SIGTERM
+        assert job.outcome == "aborted"
+        assert job.log("run aborted, nothing committed")["level"] == "ERROR"
+        assert reports(db) == []
+        assert ledger(db) == []
+
+        retry = run_job(repo, venv, "--slot", SLOT, DATABASE_URL=db)
+        assert (retry.process.returncode, retry.outcome) == (0, "done"), retry.stderr
+        assert reports(db) == [(date(2026, 11, 24), 3, 4000)]
+
+
+# ------------------------------------------------------------------------- Pushgateway
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def pushgateway(tmp_path: Path) -> Iterator[str]:
+    """A real Prometheus Pushgateway (Debian's prometheus-pushgateway) on a free port."""
+    binary = shutil.which("prometheus-pushgateway")
+    if binary is None:
+        reason = "prometheus-pushgateway is not installed (apt-get install prometheus-pushgateway)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}, and CI is set: .ci/run must install it")
+        pytest.skip(reason)
+    url = f"http://127.0.0.1:{free_port()}"
+    gateway = subprocess.Popen(
+        [
+            binary,
+            f"--web.listen-address={url.removeprefix('http://')}",
+            f"--persistence.file={tmp_path / 'pushgateway.data'}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            assert gateway.poll() is None, "the Pushgateway exited"
+            assert time.monotonic() < deadline, "the Pushgateway did not become ready"
+            time.sleep(0.05)
+        yield url
+    finally:
+        gateway.terminate()
+        gateway.wait(timeout=10)
+
+
+def gateway_samples(url: str) -> dict[str, float]:
+    """The job's samples on the gateway, keyed `name` or `name/outcome`."""
+    with urllib.request.urlopen(f"{url}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.labels.get("job") == "daily-report" and sample.name.startswith("cronjob_"):
+                key = sample.name + (
+                    f"/{sample.labels['outcome']}" if "outcome" in sample.labels else ""
+                )
+                samples[key] = sample.value
+    return samples
+
+
+def test_run_metrics_reach_a_real_pushgateway(
+    repo: Path, venv: Path, db: str, pushgateway: str
+) -> None:
+    """Success pushes outcome, duration and success time; a later failure keeps that time."""
+    before = time.time()
+    ok = run_job(repo, venv, "--slot", SLOT, DATABASE_URL=db, PUSHGATEWAY_URL=pushgateway)
+    assert ok.process.returncode == 0, ok.stderr
+    pushed = gateway_samples(pushgateway)
+    assert pushed["cronjob_last_outcome/done"] == 1
+    assert pushed["cronjob_last_outcome/failed"] == 0
+    assert 0 < pushed["cronjob_duration_seconds"] < 60
+    last_success = pushed["cronjob_last_success_timestamp_seconds"]
+    assert before <= last_success <= time.time()
+
+    failed = run_job(
+        repo,
+        venv,
+        "--slot",
+        NEXT_SLOT,
+        PUSHGATEWAY_URL=pushgateway,
+        DATABASE_URL="postgresql://nobody@127.0.0.1:1/nothing",
+    )
+    assert failed.process.returncode == 1
+    pushed = gateway_samples(pushgateway)
+    assert pushed["cronjob_last_outcome/failed"] == 1
+    assert pushed["cronjob_last_outcome/done"] == 0
+    assert pushed["cronjob_last_success_timestamp_seconds"] == last_success
