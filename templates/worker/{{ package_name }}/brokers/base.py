@@ -1,0 +1,47 @@
+"""What the broker-independent core needs from a broker: the whole contract of a broker module."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+
+class Delivery(Protocol):
+    """One received message, not yet settled."""
+
+    @property
+    def body(self) -> bytes: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    async def ack(self) -> None:
+        """Settle the message: the broker will not deliver it again."""
+
+    async def dead_letter(self, reason: str) -> None:
+        """Move the message, with `reason`, to the dead-letter destination, then settle it."""
+
+
+class Broker(Protocol):
+    """A connection to one broker, consuming QUEUE_NAME and publishing to it."""
+
+    async def connect(self) -> None:
+        """Connect and declare what the worker needs (queue, DLQ, group, ...), idempotently."""
+
+    async def fetch(self, max_messages: int, wait: float) -> Sequence[Delivery]:
+        """Up to `max_messages` deliveries, waiting at most about `wait` seconds for one."""
+
+    async def stop_fetching(self) -> None:
+        """No more deliveries after this; hand back anything received and not yet fetched."""
+
+    async def publish(self, bodies: Sequence[bytes], headers: Mapping[str, str]) -> None:
+        """Publish messages to QUEUE_NAME (the `publish` command and the tests use this)."""
+
+    async def dead_letters(self, limit: int) -> list[tuple[bytes, str]]:
+        """Look at (body, reason) of up to `limit` dead-lettered messages without removing them."""
+
+    async def is_connected(self) -> bool:
+        """True while the connection to the broker is usable (readiness)."""
+
+    async def close(self) -> None:
+        """Close the connection; anything unsettled is redelivered by the broker later."""

@@ -1,0 +1,55 @@
+"""The database: tables (the migrations create them) and the async engine."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Identity,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+metadata = MetaData()
+
+# One row per event id ever handled; its primary key is what makes handling idempotent.
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("event_id", String(200), primary_key=True),
+    Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# The effect: one notification per order.created event.
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("event_id", String(200), ForeignKey("inbox.event_id"), nullable=False, unique=True),
+    Column("order_id", String(100), nullable=False),
+    Column("recipient", String(320), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+
+def async_url(database_url: str) -> str:
+    """`postgresql://...` as given by the platform, with the asyncpg driver this code uses."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "postgresql":
+        raise ValueError("DATABASE_URL must be a postgresql:// URL")
+    return url.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+
+
+def create_engine(database_url: str, pool_size: int) -> AsyncEngine:
+    """The process-wide engine; `pool_pre_ping` so a restarted database costs one retry, not all."""
+    return create_async_engine(
+        async_url(database_url), pool_size=pool_size, max_overflow=0, pool_pre_ping=True
+    )

@@ -1,0 +1,33 @@
+"""Sending a notification: the one function a team replaces with its e-mail or SMS client."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Notification:
+    event_id: str
+    order_id: str
+    recipient: str
+    message: str
+
+
+async def send(notification: Notification) -> None:
+    """Deliver `notification`. Raise to have the message retried (and dead-lettered at the end).
+
+    It runs inside the database transaction that records the event, before the commit: if the
+    commit fails, the message is retried and this runs again, so a real sender should pass
+    `notification.event_id` as its idempotency key where the provider supports one.
+    """
+    logger.info(
+        "notification sent",
+        extra={
+            "event_id": notification.event_id,
+            "order_id": notification.order_id,
+            "recipient": notification.recipient,
+        },
+    )

@@ -1,0 +1,380 @@
+"""The worker template, for every broker, on the real broker and PostgreSQL.
+
+Per broker: the generated repo's own checks (ruff, mypy, its tests), its manifests, workflow and
+Dockerfile; then the live contract, with `python -m <package>` as a real process:
+duplicates, SIGKILL mid-stream, a poison event, and SIGTERM during a steady stream.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support.brokers import (  # noqa: F401  (session fixtures used through endpoint_for)
+    BrokerEndpoint,
+    endpoint_for,
+    free_port,
+    kafka_endpoint,
+    sqs_endpoint,
+)
+from tests.support.checks import lint_dockerfile, lint_python, validate_manifests, validate_workflows
+from tests.support.render import render
+from tests.support.services import require
+from tests.support.venv import run_in, venv_for
+
+BROKERS = ["rabbitmq", "nats", "redis", "kafka", "sqs"]
+PACKAGE = "notifications"
+
+pytestmark = pytest.mark.timeout(600)
+
+
+def eventually(check: Callable[[], bool], within: float, what: str) -> None:
+    """Poll `check` until it is true; fail naming `what` after `within` seconds."""
+    deadline = time.monotonic() + within
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {within:g} s waiting for {what}")
+        time.sleep(0.1)
+
+
+@dataclass
+class WorkerRepo:
+    """A rendered worker repo, its venv, and the broker it talks to."""
+
+    broker: str
+    repo: Path
+    venv: Path
+    endpoint: BrokerEndpoint
+
+    def environment(self, database_url: str, queue: str, **extra: str) -> dict[str, str]:
+        return {
+            **self.endpoint.environment(),
+            "DATABASE_URL": database_url,
+            "QUEUE_NAME": queue,
+            "CONSUMER_GROUP": f"group-{queue}",
+            "LOG_LEVEL": "INFO",
+            **extra,
+        }
+
+    def cli(self, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+        result = run_in(self.repo, self.venv, "python", "-m", PACKAGE, *args, env=env, timeout=180)
+        assert result.returncode == 0, f"{args} failed:\n{result.stdout}\n{result.stderr}"
+        return result
+
+    def start(self, env: dict[str, str], log: Path, wrapper: Path | None = None) -> RunningWorker:
+        port = free_port()
+        full = {
+            **os.environ,
+            **env,
+            "PORT": str(port),
+            "PATH": f"{self.venv / 'bin'}{os.pathsep}{os.environ['PATH']}",
+            "PYTHONPATH": str(self.repo),
+        }
+        cmd = ["python", str(wrapper)] if wrapper else ["python", "-m", PACKAGE]
+        out = log.open("ab")
+        process = subprocess.Popen(
+            cmd, cwd=self.repo, env=full, stdout=out, stderr=subprocess.STDOUT
+        )
+        out.close()
+        worker = RunningWorker(process, port, log)
+        eventually(worker.started, 60, f"{self.broker} worker start-up (log: {log})")
+        return worker
+
+
+@dataclass
+class RunningWorker:
+    process: subprocess.Popen[bytes]
+    port: int
+    log: Path
+
+    def get(self, path: str) -> httpx.Response:
+        return httpx.get(f"http://127.0.0.1:{self.port}{path}", timeout=5)
+
+    def started(self) -> bool:
+        assert self.process.poll() is None, f"worker exited early:\n{self.log.read_text()[-3000:]}"
+        try:
+            return self.get("/startupz").status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def metric(self, name: str) -> float:
+        """Sum of every sample of counter/gauge `name` (all label values)."""
+        families = text_string_to_metric_families(self.get("/metrics").text)
+        return sum(
+            sample.value
+            for family in families
+            for sample in family.samples
+            if sample.name == name
+        )
+
+    def stop(self, sig: signal.Signals, within: float) -> int:
+        self.process.send_signal(sig)
+        return self.process.wait(within)
+
+
+@pytest.fixture(scope="module", params=BROKERS)
+def worker_repo(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> WorkerRepo:
+    broker = request.param
+    endpoint = endpoint_for(request, broker)
+    repo = render(tmp_path_factory.mktemp(f"worker-{broker}") / "repo", "worker", broker=broker)
+    return WorkerRepo(broker, repo, venv_for(repo), endpoint)
+
+
+@pytest.fixture
+def database_url() -> Iterator[str]:
+    """A fresh PostgreSQL database (dropped afterwards)."""
+    admin = require("postgresql")
+    name = f"worker_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    yield admin.rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def queue() -> str:
+    return f"order-events-{uuid.uuid4().hex[:10]}"
+
+
+def counts(database_url: str) -> tuple[int, int, int]:
+    """(notification rows, distinct event ids among them, inbox rows)."""
+    with psycopg.connect(database_url) as connection:
+        row = connection.execute(
+            "SELECT (SELECT count(*) FROM notifications),"
+            " (SELECT count(DISTINCT event_id) FROM notifications),"
+            " (SELECT count(*) FROM inbox)"
+        ).fetchone()
+    assert row is not None
+    return row
+
+
+def wait_for_rows(database_url: str, expected: int, within: float) -> None:
+    eventually(lambda: counts(database_url)[0] >= expected, within, f"{expected} notifications")
+
+
+# A worker whose notifier fails for one event id and can be slowed down: the poison and SIGTERM
+# scenarios. It patches the one function a team replaces, exactly as a team's own code would.
+WRAPPER = """
+import asyncio, os, sys
+from {package} import notifier
+from {package}.cli import main
+
+real_send = notifier.send
+POISON = os.environ.get("TEST_POISON_EVENT_ID")
+DELAY = float(os.environ.get("TEST_SEND_DELAY", "0"))
+
+async def send(notification):
+    if notification.event_id == POISON:
+        raise RuntimeError("poison event: the handler always fails")
+    if DELAY:
+        await asyncio.sleep(DELAY)
+    await real_send(notification)
+
+notifier.send = send
+sys.exit(main(sys.argv[1:]))
+"""
+
+# Publishes a steady stream: ROUNDS rounds of BATCH events, one round every 50 ms.
+STREAM = """
+import asyncio, sys
+from {package}.brokers import create_broker
+from {package}.events import example_event
+from {package}.settings import Settings
+
+async def main(rounds, batch):
+    broker = create_broker(Settings())
+    await broker.connect()
+    for _ in range(rounds):
+        await broker.publish([example_event().model_dump_json().encode() for _ in range(batch)], {{}})
+        await asyncio.sleep(0.05)
+    await broker.close()
+
+asyncio.run(main(int(sys.argv[1]), int(sys.argv[2])))
+"""
+
+
+def script(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text.format(package=PACKAGE))
+    return path
+
+
+class TestGeneratedRepo:
+    """What a team gets is clean and its own tests pass against the real services."""
+
+    def test_lint_and_type_check(self, worker_repo: WorkerRepo) -> None:
+        """ruff check, ruff format --check and mypy (strict) pass on the generated repo."""
+        lint_python(worker_repo.repo, worker_repo.venv)
+
+    def test_generated_tests_pass(self, worker_repo: WorkerRepo) -> None:
+        """The repo's own pytest suite passes against the real broker and PostgreSQL."""
+        env = {
+            **worker_repo.endpoint.environment(),
+            "DATABASE_URL": require("postgresql"),
+            "CI": "true",  # a skip would hide a missing service: make it a failure
+        }
+        result = run_in(worker_repo.repo, worker_repo.venv, "python", "-m", "pytest", "-q", env=env)
+        assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-3000:]
+        assert "skipped" not in result.stdout
+
+    def test_manifests_workflow_and_dockerfile(self, worker_repo: WorkerRepo) -> None:
+        """Manifests (the ScaledObject against keda.sh's schema), the workflow and Dockerfile."""
+        validate_manifests(worker_repo.repo)
+        validate_workflows(worker_repo.repo)
+        lint_dockerfile(worker_repo.repo)
+
+
+class TestLiveContract:
+    """`python -m <package>` as a real process, on the real broker."""
+
+    def test_duplicates_have_one_effect_and_are_counted(
+        self, worker_repo: WorkerRepo, database_url: str, queue: str, tmp_path: Path
+    ) -> None:
+        """One event published three times: one notification row; the duplicates metric is 2."""
+        env = worker_repo.environment(database_url, queue)
+        # Two migrations at once, as two replicas' init containers would: both succeed.
+        migrations = [
+            subprocess.Popen(
+                ["python", "-m", PACKAGE, "migrate"],
+                cwd=worker_repo.repo,
+                env={
+                    **os.environ,
+                    **env,
+                    "PATH": f"{worker_repo.venv / 'bin'}{os.pathsep}{os.environ['PATH']}",
+                    "PYTHONPATH": str(worker_repo.repo),
+                },
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
+            for _ in range(2)
+        ]
+        for migration in migrations:
+            output, _ = migration.communicate(timeout=120)
+            assert migration.returncode == 0, output.decode()
+        worker_repo.cli(env, "publish", "--count", "3", "--id", f"dup-{queue}")
+        worker = worker_repo.start(env, tmp_path / "worker.log")
+        try:
+            eventually(
+                lambda: worker.metric("worker_messages_duplicate_total") == 2, 60, "2 duplicates"
+            )
+            assert worker.metric("worker_messages_processed_total") == 1
+            assert counts(database_url) == (1, 1, 1)
+            assert worker.get("/readyz").status_code == 200
+        finally:
+            assert worker.stop(signal.SIGTERM, 30) == 0
+
+    def test_sigkill_mid_stream_then_restart_loses_and_duplicates_nothing(
+        self, worker_repo: WorkerRepo, database_url: str, queue: str, tmp_path: Path
+    ) -> None:
+        """SIGKILL among 1,000 events, restart: every event has exactly one notification."""
+        env = worker_repo.environment(database_url, queue)
+        worker_repo.cli(env, "migrate")
+        worker_repo.cli(env, "publish", "--count", "1000")
+        log = tmp_path / "worker.log"
+        worker = worker_repo.start(env, log)
+        wait_for_rows(database_url, 150, 120)
+        worker.stop(signal.SIGKILL, 10)
+        assert counts(database_url)[0] < 1000, "the kill came too late to prove anything"
+        worker = worker_repo.start(env, log)
+        try:
+            wait_for_rows(database_url, 1000, 180)
+            assert counts(database_url) == (1000, 1000, 1000)
+            assert worker.metric("worker_messages_dead_lettered_total") == 0
+        finally:
+            assert worker.stop(signal.SIGTERM, 30) == 0
+        assert worker_repo.cli(env, "dead-letters").stdout.strip() == ""
+
+    def test_poison_event_is_dead_lettered_after_n_attempts_while_others_flow(
+        self, worker_repo: WorkerRepo, database_url: str, queue: str, tmp_path: Path
+    ) -> None:
+        """An event whose handler always fails reaches the DLQ after 3 attempts; 100 others pass."""
+        poison = f"poison-{queue}"
+        env = worker_repo.environment(
+            database_url,
+            queue,
+            MAX_ATTEMPTS="3",
+            RETRY_INITIAL_DELAY="0.05",
+            TEST_POISON_EVENT_ID=poison,
+        )
+        worker_repo.cli(env, "migrate")
+        worker_repo.cli(env, "publish", "--id", poison)
+        worker_repo.cli(env, "publish", "--count", "100")
+        wrapper = script(tmp_path, "wrapper.py", WRAPPER)
+        worker = worker_repo.start(env, tmp_path / "worker.log", wrapper)
+        try:
+            wait_for_rows(database_url, 100, 120)
+            eventually(
+                lambda: worker.metric("worker_messages_dead_lettered_total") == 1, 60, "the DLQ"
+            )
+            assert worker.metric("worker_messages_retried_total") == 2
+            assert worker.metric("worker_messages_processed_total") == 100
+        finally:
+            assert worker.stop(signal.SIGTERM, 30) == 0
+        assert counts(database_url) == (100, 100, 100)
+        dead = worker_repo.cli(env, "dead-letters").stdout.strip().splitlines()
+        assert len(dead) == 1, dead
+        assert poison in dead[0]
+        assert "failed 3 attempts: RuntimeError: poison event" in dead[0]
+
+    def test_sigterm_during_a_steady_stream_drains_and_exits_0(
+        self, worker_repo: WorkerRepo, database_url: str, queue: str, tmp_path: Path
+    ) -> None:
+        """SIGTERM mid-stream: in-flight events finish and are acked, exit 0; after a restart
+        every event has one notification and no event comes back as a duplicate."""
+        env = worker_repo.environment(
+            database_url, queue, SHUTDOWN_TIMEOUT="15", CONCURRENCY="8", TEST_SEND_DELAY="0.05"
+        )
+        worker_repo.cli(env, "migrate")
+        wrapper = script(tmp_path, "wrapper.py", WRAPPER)
+        log = tmp_path / "worker.log"
+        worker = worker_repo.start(env, log, wrapper)
+        rounds, batch = 60, 10
+        stream = subprocess.Popen(
+            ["python", str(script(tmp_path, "stream.py", STREAM)), str(rounds), str(batch)],
+            cwd=worker_repo.repo,
+            env={
+                **os.environ,
+                **env,
+                "PATH": f"{worker_repo.venv / 'bin'}{os.pathsep}{os.environ['PATH']}",
+                "PYTHONPATH": str(worker_repo.repo),
+            },
+        )
+        try:
+            wait_for_rows(database_url, 40, 60)
+            assert worker.metric("worker_messages_in_flight") > 0
+            started = time.monotonic()
+            assert worker.stop(signal.SIGTERM, 15) == 0
+            assert time.monotonic() - started < 15
+            text = log.read_text()
+            assert "draining in-flight messages" in text
+            assert "did not finish in time" not in text
+            assert stream.wait(120) == 0
+        finally:
+            if stream.poll() is None:
+                stream.kill()
+        total = rounds * batch
+        assert counts(database_url)[0] < total, "the stream ended before SIGTERM: nothing proven"
+        restarted = worker_repo.start({**env, "TEST_SEND_DELAY": "0"}, log, wrapper)
+        try:
+            wait_for_rows(database_url, total, 120)
+            # A last event after the rest: once it is handled, every earlier delivery was seen.
+            worker_repo.cli(env, "publish", "--id", f"last-{queue}")
+            wait_for_rows(database_url, total + 1, 60)
+            assert restarted.metric("worker_messages_duplicate_total") == 0
+        finally:
+            assert restarted.stop(signal.SIGTERM, 30) == 0
+        assert counts(database_url) == (total + 1, total + 1, total + 1)
