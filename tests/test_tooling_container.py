@@ -8,6 +8,7 @@ server running as 10001:10001) is built, served, probed and stopped; the exit co
 from __future__ import annotations
 
 import json
+import socket
 import urllib.request
 from pathlib import Path
 
@@ -28,8 +29,9 @@ CMD ["/opt/venv/bin/python", "server.py"]
 
 # Serves its own facts as JSON; on SIGTERM stops serving and exits with $EXIT_ON_TERM (0).
 SERVER = """\
-import hashlib, json, os, signal, sys, threading
+import hashlib, json, os, signal, socket, sys, threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
 
 import six
 
@@ -47,6 +49,18 @@ def writable(path):
 
 class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
+        query = parse_qs(urlparse(self.path).query)
+        if "connect" in query:  # can this container reach a port on the host's loopback?
+            try:
+                socket.create_connection(("127.0.0.1", int(query["connect"][0])), 2).close()
+                reached = True
+            except OSError:
+                reached = False
+            body = json.dumps({"reached": reached}).encode()
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(body)
+            return
         body = json.dumps({
             "uid": os.getuid(), "gid": os.getgid(), "six": six.__version__,
             # Build-time mounts leave at most an empty mount point behind, never their content.
@@ -60,7 +74,7 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-server = ThreadingHTTPServer(("0.0.0.0", 8080), Handler)
+server = ThreadingHTTPServer(("0.0.0.0", int(os.environ.get("PORT", "8080"))), Handler)
 signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
 print("serving", flush=True)
 server.serve_forever()
@@ -119,6 +133,34 @@ def test_wait_http_fails_with_logs_when_the_container_dies(image: str) -> None:
     ):
         container.podman("kill", "--signal", "KILL", running.name)
         running.wait_http("/healthz", timeout=10)
+
+
+@pytest.mark.slow
+def test_host_network_reaches_services_on_the_host_loopback(image: str) -> None:
+    with socket.socket() as listener:  # stands in for PostgreSQL on 127.0.0.1
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        host_port = listener.getsockname()[1]
+        port = container.free_port()
+        with container.run_container(
+            image, port=port, env={"PORT": str(port)}, host_network=True
+        ) as running:
+            running.wait_http("/")
+            assert running.url == f"http://127.0.0.1:{port}"
+            assert get_json(f"{running.url}/?connect={host_port}") == {"reached": True}
+    assert running.exit_code == 0
+
+
+@pytest.mark.slow
+def test_published_container_cannot_reach_the_host_loopback(image: str) -> None:
+    # Why host_network exists: without it, 127.0.0.1 inside is the container's own loopback.
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        with container.run_container(image, port=8080) as running:
+            running.wait_http("/")
+            reply = get_json(f"{running.url}/?connect={listener.getsockname()[1]}")
+    assert reply == {"reached": False}
 
 
 def test_debian_mirror_is_the_one_apt_uses() -> None:

@@ -13,6 +13,7 @@ import contextlib
 import os
 import re
 import shutil
+import socket
 import subprocess
 import time
 import urllib.error
@@ -161,6 +162,13 @@ def build_image(repo: Path, tag: str, *, timeout: float = 900) -> str:
     return image
 
 
+def free_port() -> int:
+    """A TCP port free on the host's loopback right now (for `host_network` containers)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 @dataclass
 class Running:
     """A started container: its base URL now; its exit code and logs once stopped."""
@@ -204,25 +212,33 @@ def run_container(
     env: dict[str, str] | None = None,
     name: str | None = None,
     restricted: bool = True,
+    host_network: bool = False,
     stop_timeout: int = 30,
 ) -> Iterator[Running]:
     """Run `image` with container `port` published on a free loopback port; stop it on exit.
 
     `restricted` runs it the way the platform's pods run: read-only root filesystem (tmpfs on
-    /tmp), all capabilities dropped, no privilege escalation. On exit the container gets
+    /tmp), all capabilities dropped, no privilege escalation. `host_network` shares the host's
+    network, so the container reaches the services on the host's loopback (PostgreSQL, brokers);
+    then nothing is published and `port` must be free on the host (see `free_port`) and be the
+    one the service listens on (pass it in `env`, e.g. PORT). On exit the container gets
     `podman stop -t <stop_timeout>` (SIGTERM, then SIGKILL) and `.exit_code`, `.logs` and
     `.stop_seconds` are set.
     """
     name = name or f"newservice-test-{uuid.uuid4().hex[:12]}"
-    args = ["run", "--detach", "--name", name, "--publish", f"127.0.0.1::{port}"]
+    args = ["run", "--detach", "--name", name]
+    args += ["--network=host"] if host_network else ["--publish", f"127.0.0.1::{port}"]
     if restricted:
         args += ["--read-only", "--cap-drop=ALL", "--security-opt=no-new-privileges"]
     for key, value in (env or {}).items():
         args += ["--env", f"{key}={value}"]
     podman(*args, image)
     try:
-        mapped = podman("port", name, f"{port}/tcp").stdout.strip().splitlines()[0]
-        running = Running(name=name, url=f"http://{mapped}")
+        if host_network:
+            address = f"127.0.0.1:{port}"
+        else:
+            address = podman("port", name, f"{port}/tcp").stdout.strip().splitlines()[0]
+        running = Running(name=name, url=f"http://{address}")
         yield running
         started = time.monotonic()
         podman("stop", "--time", str(stop_timeout), name, timeout=stop_timeout + 60)
