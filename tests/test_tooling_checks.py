@@ -189,6 +189,18 @@ def test_kustomization_listing_a_missing_file_fails(tmp_path: Path) -> None:
         checks.validate_manifests(tmp_path)
 
 
+def test_object_file_left_out_of_the_kustomization_is_an_error(tmp_path: Path) -> None:
+    write_manifests(tmp_path, GOOD)
+    kustomization = tmp_path / "deploy" / "k8s" / "kustomization.yaml"
+    kustomization.write_text(kustomization.read_text().replace("- servicemonitor.yaml\n", ""))
+    with pytest.raises(AssertionError) as caught:
+        checks.validate_manifests(tmp_path)
+    assert str(caught.value).splitlines()[1:] == [
+        "deploy/k8s/servicemonitor.yaml: ServiceMonitor/orders: not in the kustomize build "
+        "(list it in kustomization.yaml)"
+    ]
+
+
 def test_missing_shared_schemas_fail_clearly(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(checks, "CRD_SCHEMAS", tmp_path / "nowhere")
     write_manifests(tmp_path, GOOD)

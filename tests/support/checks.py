@@ -122,15 +122,16 @@ def _label(obj: Any) -> str:
     return "?"
 
 
-def _documents_problems(source: str, text: str) -> Iterator[str]:
+def _load(source: str, text: str, problems: list[str]) -> list[Any]:
+    """The objects of one YAML stream, each checked; problems are appended to `problems`."""
     try:
         documents = [d for d in yaml.safe_load_all(text) if d is not None]
     except yaml.YAMLError as exc:
-        yield f"{source}: invalid YAML: {exc}"
-        return
+        problems.append(f"{source}: invalid YAML: {exc}")
+        return []
     for obj in documents:
-        for problem in _object_problems(obj):
-            yield f"{source}: {_label(obj)}: {problem}"
+        problems += (f"{source}: {_label(obj)}: {p}" for p in _object_problems(obj))
+    return documents
 
 
 def manifest_problems(repo: Path) -> list[str]:
@@ -144,13 +145,15 @@ def manifest_problems(repo: Path) -> list[str]:
             f"({REPO_ROOT.parent}), as CI places it"
         )
     problems: list[str] = []
+    in_files: dict[str, str] = {}  # "Kind/name" -> file
     files = sorted(p for p in base.rglob("*") if p.suffix in {".yaml", ".yml"} and p.is_file())
     for path in files:
         if path.name in KUSTOMIZATION_FILES:
             continue
-        problems += _documents_problems(str(path.relative_to(repo)), path.read_text())
-    if not files:
-        problems.append(f"{base}: no YAML files")
+        source = str(path.relative_to(repo))
+        in_files |= {_label(obj): source for obj in _load(source, path.read_text(), problems)}
+    if not in_files:
+        problems.append(f"{base}: no manifests")
     kubectl = shutil.which("kubectl")
     if kubectl is not None:
         built = subprocess.run(
@@ -159,7 +162,13 @@ def manifest_problems(repo: Path) -> list[str]:
         if built.returncode != 0:
             problems.append(f"kubectl kustomize deploy/k8s failed: {built.stderr.strip()}")
         else:
-            problems += _documents_problems("kubectl kustomize deploy/k8s", built.stdout)
+            output = _load("kubectl kustomize deploy/k8s", built.stdout, problems)
+            # An object file the kustomization does not list never reaches the cluster.
+            problems += (
+                f"{source}: {label}: not in the kustomize build (list it in kustomization.yaml)"
+                for label, source in in_files.items()
+                if label not in {_label(obj) for obj in output}
+            )
     return problems
 
 
