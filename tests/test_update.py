@@ -1,4 +1,4 @@
-"""Updates: a service made at template v1 follows v2 with plain `copier update` and `newservice update`.
+"""Updates: a service made at template v1 follows v2 with copier update and newservice update.
 
 The template sources are throwaway git copies of this repo's template (copier.yml, templates/,
 including uncommitted work), tagged v1 and then v2 with a real change to a file every template has.
@@ -13,12 +13,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from typer.testing import CliRunner
-
 from newservice.cache import content_files
 from newservice.cli import app
 from newservice.create import create_service
 from newservice.git import FALLBACK_IDENTITY, git
+from typer.testing import CliRunner
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PROBE = "UPDATE_PROBE.md"

@@ -132,6 +132,9 @@ def _commit_content(repo: Path, content_root: Path, files: list[str], version: s
         env=FALLBACK_IDENTITY,
     )
     git("tag", tag, cwd=repo)
+    # One pack instead of loose objects: copier's local clone hardlinks .git/objects, and every
+    # loose-object folder is one more directory to create and delete on each create/update.
+    git("repack", "-a", "-d", "-q", cwd=repo)
     return tag
 
 
