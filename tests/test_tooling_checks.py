@@ -258,6 +258,15 @@ def test_unpinned_third_party_action_is_a_zizmor_finding(tmp_path: Path) -> None
         checks.validate_workflows(tmp_path)
 
 
+def test_repo_zizmor_config_cannot_switch_an_audit_off(tmp_path: Path) -> None:
+    write_workflow(tmp_path, PINNED_WORKFLOW + "      - uses: docker/build-push-action@v6\n")
+    # Honoured by plain `zizmor --offline` (the finding is "suppressed"), ignored by the check.
+    config = tmp_path / ".github" / "zizmor.yml"
+    config.write_text("rules:\n  unpinned-uses:\n    disable: true\n")
+    with pytest.raises(AssertionError, match=r"(?s)zizmor findings.*unpinned-uses"):
+        checks.validate_workflows(tmp_path)
+
+
 def test_persisted_checkout_credentials_are_a_zizmor_finding(tmp_path: Path) -> None:
     text = PINNED_WORKFLOW.replace("        with:\n          persist-credentials: false\n", "", 1)
     write_workflow(tmp_path, text)
@@ -294,6 +303,13 @@ def test_good_dockerfile_passes(tmp_path: Path) -> None:
 def test_dockerfile_warning_fails(tmp_path: Path, change: tuple[str, str], rule: str) -> None:
     (tmp_path / "Dockerfile").write_text(GOOD_DOCKERFILE.replace(*change))
     with pytest.raises(AssertionError, match=rule):
+        checks.lint_dockerfile(tmp_path)
+
+
+def test_repo_hadolint_config_cannot_switch_a_rule_off(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text(GOOD_DOCKERFILE.replace("WORKDIR /app\n", ""))
+    (tmp_path / ".hadolint.yaml").write_text("ignored:\n  - DL3045\n")
+    with pytest.raises(AssertionError, match="DL3045"):
         checks.lint_dockerfile(tmp_path)
 
 
