@@ -201,6 +201,18 @@ def test_object_file_left_out_of_the_kustomization_is_an_error(tmp_path: Path) -
     ]
 
 
+def test_without_kubectl_the_build_step_is_skipped_locally_but_fails_in_ci(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_manifests(tmp_path, GOOD)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))  # no kubectl on PATH
+    monkeypatch.delenv("CI", raising=False)
+    checks.validate_manifests(tmp_path)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(AssertionError, match=r"kubectl is not installed, and CI is set"):
+        checks.validate_manifests(tmp_path)
+
+
 def test_missing_shared_schemas_fail_clearly(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(checks, "CRD_SCHEMAS", tmp_path / "nowhere")
     write_manifests(tmp_path, GOOD)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -156,6 +157,9 @@ def manifest_problems(repo: Path) -> list[str]:
     if not in_files:
         problems.append(f"{base}: no manifests")
     kubectl = shutil.which("kubectl")
+    if kubectl is None and os.environ.get("CI"):
+        # As with the services: a missing tool may skip a step locally, never quietly in CI.
+        problems.append("kubectl is not installed, and CI is set: `kubectl kustomize` must run")
     if kubectl is not None:
         built = subprocess.run(
             [kubectl, "kustomize", str(base)], capture_output=True, text=True, timeout=120
