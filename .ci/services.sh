@@ -13,7 +13,8 @@ listening 5432 || pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)
 listening 6379 || redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log
 listening 5672 || rabbitmq-server -detached
 listening 4222 || start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log
-listening 3306 || start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+# /run is a tmpfs on a rebooted machine: mariadbd needs its socket folder back.
+listening 3306 || { install -d -o mysql -g mysql /run/mysqld; start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd; }
 listening 1883 || mosquitto -d -c /etc/mosquitto/mosquitto.conf
 
 wait_for postgresql 5432 && wait_for redis 6379 && wait_for rabbitmq 5672 && wait_for nats 4222 \
