@@ -28,6 +28,8 @@ class ContextFilter(logging.Filter):
     """Adds request_id, trace_id and span_id to a record when they are known (never as null)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        # uvicorn attaches an ANSI-coloured copy of its message: terminal decoration, not data.
+        record.__dict__.pop("color_message", None)
         request_id = request_id_var.get()
         if request_id is not None:
             record.request_id = request_id

@@ -1,0 +1,1 @@
+"""The HTTP API: routers, one module per resource, and their dependencies."""

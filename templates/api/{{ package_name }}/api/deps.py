@@ -1,0 +1,17 @@
+"""Dependencies the routes declare, as `Annotated` aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from ..storage import OrderRepository
+
+
+def get_orders(request: Request) -> OrderRepository:
+    repository: OrderRepository = request.app.state.storage.orders
+    return repository
+
+
+Orders = Annotated[OrderRepository, Depends(get_orders)]

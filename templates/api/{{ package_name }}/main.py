@@ -1,0 +1,55 @@
+"""Builds the FastAPI application: routes, middleware, and what starts and stops with it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, MutableMapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from . import SERVICE_NAME, __version__
+from .api.main import api_router
+from .api.routes.health import PROBE_PATHS
+from .observability.asgi import RequestContextMiddleware
+from .observability.lifecycle import Lifecycle
+from .settings import Settings
+from .storage import open_storage
+
+
+def _is_probe(scope: MutableMapping[str, Any]) -> bool:
+    return scope.get("path") in PROBE_PATHS
+
+
+def create_app(settings: Settings, lifecycle: Lifecycle | None = None) -> FastAPI:
+    """The app; `lifecycle` is shared with the server, which marks it draining on SIGTERM."""
+    lifecycle = lifecycle or Lifecycle(check_timeout=settings.READINESS_TIMEOUT)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        storage = await open_storage(settings)
+        app.state.storage = storage
+        for name, check in storage.readiness_checks.items():
+            lifecycle.add_check(name, check)
+        lifecycle.mark_started()
+        try:
+            yield
+        finally:
+            # After the server has let in-flight requests finish: release the pools.
+            await storage.close()
+
+    app = FastAPI(
+        title=SERVICE_NAME,
+        version=__version__,
+        lifespan=lifespan,
+        # FastAPI traces requests itself when tracing is exported (observability/tracing.py);
+        # metrics come from Prometheus and logs from stdout, so its OTel metrics/logs stay off,
+        # and probes are not traced.
+        telemetry={"metrics": False, "logs": False, "exclude": _is_probe},
+    )
+    app.state.lifecycle = lifecycle
+    app.include_router(api_router)
+    app.add_middleware(
+        RequestContextMiddleware, quiet_paths=PROBE_PATHS, access_log=settings.ACCESS_LOG
+    )
+    return app

@@ -1,0 +1,72 @@
+"""Runs the app on uvicorn with the platform's graceful shutdown.
+
+On SIGTERM (Kubernetes stopping the pod, after the preStop delay):
+1. readiness turns 503 at once (the Lifecycle is marked draining before anything else);
+2. uvicorn closes its listening sockets (new connections are refused) and closes idle
+   keep-alive connections; requests already received run to completion;
+3. after at most the drain budget, requests still running are cancelled;
+4. the lifespan shutdown closes the database pool and tracing flushes its spans;
+5. the process exits 0, all within SHUTDOWN_TIMEOUT.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from types import FrameType
+
+import uvicorn
+from fastapi import FastAPI
+
+from .observability.lifecycle import Lifecycle
+from .settings import Settings
+
+logger = logging.getLogger(__name__)
+
+# Of SHUTDOWN_TIMEOUT, what is kept for closing pools and flushing spans after the drain.
+CLOSE_BUDGET_SECONDS = 2.0
+
+
+class GracefulServer(uvicorn.Server):
+    """uvicorn's server, failing readiness the moment a shutdown signal arrives."""
+
+    def __init__(self, config: uvicorn.Config, lifecycle: Lifecycle) -> None:
+        super().__init__(config)
+        self.lifecycle = lifecycle
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if not self.lifecycle.draining:
+            logger.info("received %s: draining", signal.Signals(sig).name)
+        self.lifecycle.start_draining()
+        super().handle_exit(sig, frame)
+
+
+def _exit_after_drain(signum: int, frame: FrameType | None) -> None:
+    # uvicorn re-raises the shutdown signal once it has drained, for an outer handler to act on:
+    # the drain is complete, so that means a clean exit.
+    raise SystemExit(0)
+
+
+def serve(app: FastAPI, settings: Settings, lifecycle: Lifecycle) -> int:
+    """Serve until SIGTERM/SIGINT; return the exit status (0 after a graceful shutdown)."""
+    drain_seconds = max(1.0, settings.SHUTDOWN_TIMEOUT - CLOSE_BUDGET_SECONDS)
+    config = uvicorn.Config(
+        app,
+        host=settings.HOST,
+        port=settings.PORT,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        log_config=None,  # keep the JSON logging configured by __main__
+        access_log=False,  # the request middleware writes access lines with the request id
+        server_header=False,
+        timeout_graceful_shutdown=int(drain_seconds),
+    )
+    server = GracefulServer(config, lifecycle)
+    signal.signal(signal.SIGTERM, _exit_after_drain)
+    signal.signal(signal.SIGINT, _exit_after_drain)
+    server.run()
+    if not server.started:
+        logger.error("the service did not start")
+        return 1
+    return 0
