@@ -1,0 +1,295 @@
+"""What the API template's tests share: rendered repos with their venvs, fresh PostgreSQL
+databases, the generated service as a real process, and a TCP proxy that can cut or slow the
+service's link to PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from tests.support.render import render
+from tests.support.services import require
+from tests.support.venv import run_in, venv_for
+
+# One rendered repo per database; the names differ so that a '-' -> '_' package is exercised too.
+CELLS: dict[str, dict[str, Any]] = {
+    "postgresql": {"service_name": "orders", "database": "postgresql"},
+    "none": {"service_name": "orders-mem", "database": "none"},
+}
+
+
+@dataclass(frozen=True)
+class ApiProject:
+    """A rendered API repo and the venv holding its dependencies (the repo goes on PYTHONPATH)."""
+
+    database: str
+    repo: Path
+    venv: Path
+
+    @property
+    def package(self) -> str:
+        return str(CELLS[self.database]["service_name"]).replace("-", "_")
+
+    @property
+    def python(self) -> str:
+        return str(self.venv / "bin" / "python")
+
+    def run(self, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        return run_in(self.repo, self.venv, *args, **kwargs)
+
+
+_projects: dict[str, ApiProject] = {}
+
+
+def api_project_for(database: str, tmp_path_factory: pytest.TempPathFactory) -> ApiProject:
+    """Render the cell for `database` once per test process and give it its venv."""
+    if database not in _projects:
+        repo = render(tmp_path_factory.mktemp(f"api-{database}") / "repo", "api", **CELLS[database])
+        _projects[database] = ApiProject(database, repo, venv_for(repo))
+    return _projects[database]
+
+
+# ---------------------------------------------------------------------------------- PostgreSQL
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """URL of the real PostgreSQL server (skip without it; fail under CI)."""
+    return require("postgresql")
+
+
+@pytest.fixture(scope="session")
+def database_factory(postgres_server: str) -> Iterator[Callable[[], str]]:
+    """Makes empty databases with unique names on the real server; drops them at the end."""
+    created: list[str] = []
+
+    def create() -> str:
+        name = f"api_{uuid.uuid4().hex[:16]}"
+        with psycopg.connect(postgres_server, autocommit=True) as connection:
+            connection.execute(f'CREATE DATABASE "{name}"')
+        created.append(name)
+        return postgres_server.rsplit("/", 1)[0] + f"/{name}"
+
+    yield create
+    with psycopg.connect(postgres_server, autocommit=True) as connection:
+        for name in created:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def migrated_database(project: ApiProject, database_factory: Callable[[], str]) -> str:
+    """A new database with the service's migrations applied by `python -m <pkg> migrate`."""
+    url = database_factory()
+    result = project.run(project.python, "-m", project.package, "migrate", env={"DATABASE_URL": url})
+    assert result.returncode == 0, result.stdout + result.stderr
+    return url
+
+
+# ---------------------------------------------------------------------------------- processes
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def eventually(check: Callable[[], bool], within: float, what: str) -> None:
+    """Poll `check` until it holds; fail naming `what` after `within` seconds."""
+    deadline = time.monotonic() + within
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {within:g} s waiting for {what}")
+        time.sleep(0.05)
+
+
+@dataclass
+class Service:
+    """`python -m <package>` as a real process, its stdout kept in a file."""
+
+    project: ApiProject
+    env: dict[str, str]
+    stdout_path: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        env = {
+            **os.environ,
+            **self.env,
+            "PORT": str(self.port),
+            "PYTHONPATH": str(self.project.repo),
+            "VIRTUAL_ENV": str(self.project.venv),
+        }
+        env.pop("OTEL_TRACES_EXPORTER", None)
+        env.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
+        self.started_at = time.monotonic()
+        with self.stdout_path.open("wb") as out:
+            self.process = subprocess.Popen(
+                [self.project.python, "-m", self.project.package],
+                cwd=self.project.repo,
+                env=env,
+                stdout=out,
+                stderr=subprocess.PIPE,
+            )
+
+    def get(self, path: str, timeout: float = 5) -> httpx.Response:
+        return httpx.get(self.url + path, timeout=timeout)
+
+    def answers(self, path: str, status: int) -> bool:
+        assert self.process is not None and self.process.poll() is None, self.output()
+        try:
+            return self.get(path, timeout=2).status_code == status
+        except httpx.TransportError:
+            return False
+
+    def wait_for(self, path: str, status: int = 200, within: float = 30) -> None:
+        eventually(lambda: self.answers(path, status), within, f"{path} -> {status}")
+
+    def stop(self, timeout: float = 30) -> int:
+        """SIGTERM and the exit status (SIGKILL and fail if it does not exit in `timeout`)."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            pytest.fail(f"the service did not exit within {timeout} s of SIGTERM")
+
+    def output(self) -> str:
+        stderr = b""
+        if self.process is not None and self.process.poll() is not None and self.process.stderr:
+            stderr = self.process.stderr.read()
+        return self.stdout_path.read_text() + stderr.decode(errors="replace")
+
+    def log_records(self) -> list[dict[str, Any]]:
+        """Every stdout line parsed as JSON (fails on the first line that is not one object)."""
+        records = []
+        for number, line in enumerate(self.stdout_path.read_text().splitlines(), 1):
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                pytest.fail(f"stdout line {number} is not JSON: {line!r}")
+            assert isinstance(record, dict), f"stdout line {number} is not an object: {line!r}"
+            records.append(record)
+        return records
+
+
+@contextlib.contextmanager
+def running_service(
+    project: ApiProject, tmp_path: Path, **env: str
+) -> Iterator[Service]:
+    """Start the service; on exit stop it if still running (SIGTERM, then SIGKILL)."""
+    service = Service(project, env, tmp_path / f"stdout-{uuid.uuid4().hex[:8]}.log")
+    service.start()
+    try:
+        yield service
+    finally:
+        if service.process is not None and service.process.poll() is None:
+            service.process.send_signal(signal.SIGTERM)
+            try:
+                service.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                service.process.kill()
+                service.process.wait()
+
+
+# ---------------------------------------------------------------------------------- TCP proxy
+
+
+class TcpProxy:
+    """A TCP proxy on loopback, in a thread of its own, between the service and PostgreSQL.
+
+    `cut()` stops listening and aborts every open connection (the database "goes away": new
+    connections are refused, pooled ones break); `restore()` listens again on the same port.
+    `delay` (seconds) holds every chunk sent towards the database: a slow database, so that
+    requests stay in flight long enough to be caught by a SIGTERM.
+    """
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.port = free_port()
+        self.delay = 0.0
+        self._loop = asyncio.new_event_loop()
+        self._server: asyncio.base_events.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    def __enter__(self) -> TcpProxy:
+        self._thread.start()
+        self.restore()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cut()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+
+    def _call(self, coroutine: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=10)
+
+    def restore(self) -> None:
+        self._call(self._listen())
+
+    def cut(self) -> None:
+        self._call(self._cut())
+
+    async def _listen(self) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+
+    async def _cut(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for writer in list(self._writers):
+            writer.transport.abort()
+        self._writers.clear()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._writers.update((writer, up_writer))
+        await asyncio.gather(
+            self._pipe(reader, up_writer, delayed=True),
+            self._pipe(up_reader, writer, delayed=False),
+            return_exceptions=True,
+        )
+        for w in (writer, up_writer):
+            self._writers.discard(w)
+            w.transport.abort()
+
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delayed: bool
+    ) -> None:
+        while chunk := await reader.read(65536):
+            if delayed and self.delay:
+                await asyncio.sleep(self.delay)
+            writer.write(chunk)
+            await writer.drain()
+        writer.transport.abort()
