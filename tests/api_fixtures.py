@@ -96,7 +96,9 @@ def database_factory(postgres_server: str) -> Iterator[Callable[[], str]]:
 def migrated_database(project: ApiProject, database_factory: Callable[[], str]) -> str:
     """A new database with the service's migrations applied by `python -m <pkg> migrate`."""
     url = database_factory()
-    result = project.run(project.python, "-m", project.package, "migrate", env={"DATABASE_URL": url})
+    result = project.run(
+        project.python, "-m", project.package, "migrate", env={"DATABASE_URL": url}
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return url
 
@@ -199,9 +201,7 @@ class Service:
 
 
 @contextlib.contextmanager
-def running_service(
-    project: ApiProject, tmp_path: Path, **env: str
-) -> Iterator[Service]:
+def running_service(project: ApiProject, tmp_path: Path, **env: str) -> Iterator[Service]:
     """Start the service; on exit stop it if still running (SIGTERM, then SIGKILL)."""
     service = Service(project, env, tmp_path / f"stdout-{uuid.uuid4().hex[:8]}.log")
     service.start()

@@ -95,7 +95,11 @@ class TestStructure:
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["automountServiceAccountToken"] is False
         assert pod["topologySpreadConstraints"]
-        env = {e["name"]: e for c in [container, *pod.get("initContainers", [])] for e in c.get("env", [])}
+        env = {
+            e["name"]: e
+            for c in [container, *pod.get("initContainers", [])]
+            for e in c.get("env", [])
+        }
         if project.database == "postgresql":
             assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"]["key"] == "DATABASE_URL"
             assert pod["initContainers"][0]["command"][-1] == "migrate"
