@@ -36,6 +36,8 @@ def alembic_config() -> Config:
 
 def migrate(settings: Settings, revision: str = "head") -> None:
     """Upgrade the database to `revision` under the migration lock."""
+    # Alembic announces each of its plugins at INFO on every start: noise in the job's logs.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     engine = make_engine(settings)
     config = alembic_config()
     try:
