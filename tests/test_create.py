@@ -1,0 +1,192 @@
+"""create_service and the template source: staging, first commit, and a source copier can update from.
+
+The installed package renders the templates of its own version: they are committed and tagged
+v<version> in a cache repo, which later releases extend, so plain `copier update` finds old and
+new tags there.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from newservice import source
+from newservice.cache import content_files
+from newservice.create import create_service
+from newservice.git import FALLBACK_IDENTITY, git
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PROBE = "templates/api/RELEASE_PROBE.md"
+
+
+def copy_template(dest: Path) -> Path:
+    """This repo's template files (copier.yml, templates/) as plain files, like package data."""
+    for name in content_files(REPO_ROOT):
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO_ROOT / name, target, follow_symlinks=False)
+    return dest
+
+
+def commit_and_tag(repo: Path, tag: str) -> None:
+    git("init", "--quiet", cwd=repo)
+    git("add", "--all", cwd=repo)
+    git("commit", "--quiet", "--no-verify", "-m", tag, cwd=repo, env=FALLBACK_IDENTITY)
+    git("tag", tag, cwd=repo)
+
+
+def recorded(service: Path) -> dict:
+    return yaml.safe_load((service / ".copier-answers.yml").read_text())
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh template cache for this test."""
+    path = tmp_path / "cache"
+    monkeypatch.setenv("NEWSERVICE_CACHE_DIR", str(path))
+    return path
+
+
+class TestCreateService:
+    def test_records_an_absolute_git_source_holding_the_commit_tag(self, tmp_path: Path) -> None:
+        """`_src_path` is an absolute git repo in which `_commit` is a tag: updatable later."""
+        result = create_service({"service_name": "orders"}, tmp_path / "orders", defaults=True)
+        answers = recorded(result.destination)
+        src = Path(answers["_src_path"])
+        assert src.is_absolute() and (src / ".git").exists()
+        assert git("rev-parse", "--verify", f"refs/tags/{answers['_commit']}", cwd=src).strip()
+        assert answers["service_type"] == "api"
+        assert result.files and ".copier-answers.yml" in result.files
+
+    @pytest.mark.parametrize(
+        ("given", "expected", "absent"),
+        [
+            (
+                {"service_type": "worker"},
+                {"broker": "rabbitmq", "database": "postgresql"},
+                {"schedule"},
+            ),
+            (
+                {"service_type": "cronjob"},
+                {"schedule": "0 2 * * *", "timezone": "Etc/UTC"},
+                {"port", "broker"},
+            ),
+            (
+                {"service_type": "api", "database": "none"},
+                {"database": "none", "port": 8000},
+                {"broker", "schedule"},
+            ),
+        ],
+        ids=["worker", "cronjob", "api-without-database"],
+    )
+    def test_only_the_questions_of_the_type_are_answered(
+        self, tmp_path, given, expected, absent
+    ) -> None:
+        """`when` decides which answers exist: broker for workers, schedule for cron jobs."""
+        name = f"svc-{given['service_type']}"
+        result = create_service({"service_name": name, **given}, tmp_path / name, defaults=True)
+        answers = recorded(result.destination)
+        assert expected.items() <= answers.items()
+        assert not absent & answers.keys()
+
+    def test_a_failing_render_leaves_no_trace(self, tmp_path: Path) -> None:
+        """A template error mid-render surfaces (it is a bug), and no folder is left behind."""
+        broken = copy_template(tmp_path / "broken")
+        (broken / "templates" / "api" / "boom.txt.jinja").write_text("{{ 1 // 0 }}\n")
+        commit_and_tag(broken, "v1.0.0")
+        work = tmp_path / "work"
+        work.mkdir()
+        with pytest.raises(ZeroDivisionError):
+            create_service(
+                {"service_name": "svc"}, work / "deep" / "svc", template=str(broken), defaults=True
+            )
+        assert list(work.iterdir()) == []  # no staging folder, no half-made parents
+
+
+class TestTemplateSource:
+    def test_a_release_materializes_its_templates_and_a_later_release_updates_them(
+        self, tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Package data (not a git repo) becomes tag v1.0.0; v1.1.0 adds a tag; copier updates."""
+        bundled = copy_template(tmp_path / "site-packages" / "newservice" / "_template")
+        (bundled / PROBE).write_text("release probe\nversion: 1.0.0\n")
+        monkeypatch.setattr(source, "bundled_root", lambda: bundled)
+        monkeypatch.setattr(source, "package_version", lambda: "1.0.0")
+        service = create_service(
+            {"service_name": "orders"}, tmp_path / "orders", defaults=True
+        ).destination
+        answers = recorded(service)
+        assert answers["_commit"] == "v1.0.0"
+        assert answers["_src_path"] == str(cache_dir / "template")
+
+        # Same release, same content: the tag is reused, nothing is committed.
+        assert source.resolve_source().ref == "v1.0.0"
+        # The next release ships a changed template: its first use adds commit + tag v1.1.0.
+        (bundled / PROBE).write_text("release probe\nversion: 1.1.0\n")
+        monkeypatch.setattr(source, "package_version", lambda: "1.1.0")
+        assert source.resolve_source().ref == "v1.1.0"
+        assert git("tag", cwd=cache_dir / "template").split() == ["v1.0.0", "v1.1.0"]
+
+        proc = subprocess.run(
+            [sys.executable, "-m", "copier", "update", "--defaults"],
+            cwd=service,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert recorded(service)["_commit"] == "v1.1.0"
+        assert (service / "RELEASE_PROBE.md").read_text().endswith("version: 1.1.0\n")
+
+    def test_changed_content_under_the_same_version_gets_a_post_release_tag(
+        self, tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """An edited checkout never rewrites a tag: v1.0.0, then v1.0.0.post1."""
+        bundled = copy_template(tmp_path / "tpl")
+        monkeypatch.setattr(source, "bundled_root", lambda: bundled)
+        monkeypatch.setattr(source, "package_version", lambda: "1.0.0")
+        assert source.resolve_source().ref == "v1.0.0"
+        (bundled / PROBE).write_text("edited\n")
+        assert source.resolve_source().ref == "v1.0.0.post1"
+        (bundled / PROBE).unlink()
+        assert source.resolve_source().ref == "v1.0.0"  # same tree as before: same tag
+
+    def test_a_checkout_tagged_at_head_is_its_own_source(
+        self, tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """From a clean checkout with a version tag at HEAD, the checkout itself is recorded."""
+        checkout = copy_template(tmp_path / "checkout")
+        commit_and_tag(checkout, "v3.0.0")
+        monkeypatch.setattr(source, "bundled_root", lambda: checkout)
+        assert source.resolve_source() == source.TemplateSource(str(checkout), "v3.0.0")
+        (checkout / "copier.yml").write_text((checkout / "copier.yml").read_text() + "\n# edited\n")
+        resolved = source.resolve_source()  # modified templates: the cache holds a snapshot
+        assert resolved.url == str(cache_dir / "template")
+
+    def test_concurrent_creates_share_one_cache_commit(
+        self, tmp_path: Path, cache_dir: Path
+    ) -> None:
+        """Three creates at once on an empty cache: all succeed and record the same single tag."""
+        env = {**os.environ, "NEWSERVICE_CACHE_DIR": str(cache_dir)}
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "newservice", "create", f"svc{i}", "--defaults"],
+                cwd=tmp_path,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for i in range(3)
+        ]
+        for proc in procs:
+            _, err = proc.communicate(timeout=300)
+            assert proc.returncode == 0, err
+        commits = {recorded(tmp_path / f"svc{i}")["_commit"] for i in range(3)}
+        assert len(commits) == 1
+        assert git("tag", cwd=cache_dir / "template").split() == list(commits)
