@@ -69,14 +69,14 @@ def api_project_for(database: str, tmp_path_factory: pytest.TempPathFactory) -> 
 # ---------------------------------------------------------------------------------- PostgreSQL
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> str:
+@pytest.fixture(scope="session", name="postgres_server")
+def postgres_server_fixture() -> str:
     """URL of the real PostgreSQL server (skip without it; fail under CI)."""
     return require("postgresql")
 
 
-@pytest.fixture(scope="session")
-def database_factory(postgres_server: str) -> Iterator[Callable[[], str]]:
+@pytest.fixture(scope="session", name="database_factory")
+def database_factory_fixture(postgres_server: str) -> Iterator[Callable[[], str]]:
     """Makes empty databases with unique names on the real server; drops them at the end."""
     created: list[str] = []
 

@@ -1,0 +1,233 @@
+"""The generated API as a real process (`python -m <package>`): probes, metrics, JSON stdout,
+SIGTERM under load, and a PostgreSQL outage through a proxy that is cut and restored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.api_fixtures import (  # noqa: F401  (the *_fixture names are pytest fixtures)
+    CELLS,
+    ApiProject,
+    Service,
+    TcpProxy,
+    api_project_for,
+    database_factory_fixture,
+    migrated_database,
+    postgres_server_fixture,
+    running_service,
+)
+
+pytestmark = pytest.mark.timeout(600)
+
+ORDER = {"customer_id": "load", "items": [{"sku": "SKU-1", "quantity": 1, "unit_price": "9.99"}]}
+SHUTDOWN_TIMEOUT = 20  # seconds: the drain budget given to the service in these tests
+CONCURRENCY = 64
+
+
+@pytest.fixture(scope="module", params=sorted(CELLS))
+def project(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> ApiProject:
+    return api_project_for(request.param, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def pg_project(tmp_path_factory: pytest.TempPathFactory) -> ApiProject:
+    return api_project_for("postgresql", tmp_path_factory)
+
+
+def _environment(
+    project: ApiProject, database_factory: Callable[[], str], proxy: TcpProxy | None = None
+) -> dict[str, str]:
+    env = {"SHUTDOWN_TIMEOUT": str(SHUTDOWN_TIMEOUT), "LOG_LEVEL": "INFO"}
+    if project.database == "postgresql":
+        url = migrated_database(project, database_factory)
+        if proxy is not None:  # the same database, reached through the proxy
+            url = url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
+        env["DATABASE_URL"] = url
+    return env
+
+
+def _metrics(service: Service) -> dict[str, object]:
+    families = text_string_to_metric_families(service.get("/metrics").text)
+    return {family.name: family for family in families}
+
+
+def _in_progress(service: Service) -> float:
+    family = _metrics(service)["http_requests_in_progress"]
+    return float(family.samples[0].value)  # type: ignore[attr-defined]
+
+
+class TestLiveProcess:
+    def test_probes_metrics_and_json_stdout(
+        self, project: ApiProject, database_factory: Callable[[], str], tmp_path: Path
+    ) -> None:
+        """Started for real: probes answer, /metrics parses, every stdout line is JSON."""
+        env = _environment(project, database_factory)
+        with running_service(project, tmp_path, **env) as service:
+            service.wait_for("/startupz")
+            service.wait_for("/readyz")
+            assert service.get("/healthz").json() == {"status": "ok"}
+            ready = service.get("/readyz").json()
+            assert ready["status"] == "ok"
+            if project.database == "postgresql":
+                assert ready["checks"] == {"database": "ok"}
+            created = httpx.post(
+                service.url + "/api/v1/orders", json=ORDER, headers={"X-Request-ID": "live-1"}
+            )
+            assert created.status_code == 201
+            assert created.headers["x-request-id"] == "live-1"
+            assert service.get(f"/api/v1/orders/{created.json()['id']}").status_code == 200
+            assert service.get(f"/api/v1/orders/{uuid.uuid4()}").status_code == 404
+            assert (
+                service.get("/openapi.json").json()["info"]["title"]
+                == CELLS[project.database]["service_name"]
+            )
+
+            families = _metrics(service)
+            requests = families["http_requests"]  # the parser drops the counter's _total
+            samples = {
+                (s.labels["method"], s.labels["route"], s.labels["status"]): s.value
+                for s in requests.samples  # type: ignore[attr-defined]
+                if s.name == "http_requests_total"
+            }
+            assert samples[("POST", "/api/v1/orders", "201")] == 1
+            assert samples[("GET", "/api/v1/orders/{order_id}", "404")] == 1
+            assert families["http_request_duration_seconds"].type == "histogram"  # type: ignore[attr-defined]
+            assert "http_requests_in_progress" in families
+            build = families["build_info"].samples[0]  # type: ignore[attr-defined]
+            assert build.labels["service"] == CELLS[project.database]["service_name"]
+            assert service.stop() == 0
+
+        records = service.log_records()
+        assert records, "the service wrote nothing to stdout"
+        for record in records:
+            assert {"time", "level", "message", "logger"} <= record.keys(), record
+        access = [r for r in records if r["logger"] == "access"]
+        post = next(r for r in access if r["method"] == "POST")
+        assert post["request_id"] == "live-1"
+        assert post["status"] == 201
+        assert not [r for r in access if r["path"] in ("/healthz", "/readyz", "/metrics")]
+
+
+class TestSigtermUnderLoad:
+    def test_every_accepted_request_completes_and_the_process_exits_0(
+        self, pg_project: ApiProject, database_factory: Callable[[], str], tmp_path: Path
+    ) -> None:
+        """64 requests in flight on a slowed database, then SIGTERM.
+
+        Readiness fails at once, every request accepted before the signal completes with 2xx,
+        new connections are refused, and the process exits 0 within SHUTDOWN_TIMEOUT.
+        """
+        with TcpProxy("127.0.0.1", 5432) as proxy:
+            env = _environment(pg_project, database_factory, proxy)
+            with running_service(pg_project, tmp_path, **env) as service:
+                service.wait_for("/readyz")
+                outcome = asyncio.run(_load_then_sigterm(service, proxy))
+            assert outcome.exit_code == 0, service.output()
+            assert outcome.exit_seconds <= SHUTDOWN_TIMEOUT, outcome.exit_seconds
+
+        before = outcome.before_sigterm
+        assert len(before) == CONCURRENCY, "precondition: exactly the first wave was in flight"
+        assert all(200 <= status < 300 for status in before), before  # type: ignore[operator]
+        # After the signal: refused at connect (never half-served, never a 5xx).
+        assert outcome.after_sigterm, "the load generator kept trying after SIGTERM"
+        assert set(outcome.after_sigterm) == {"ConnectError"}, outcome.after_sigterm
+        assert outcome.readiness_after_sigterm in (503, "ConnectError")
+        records = service.log_records()
+        assert any(r["message"] == "received SIGTERM: draining" for r in records)
+        assert any(r["message"] == "Application shutdown complete." for r in records)
+
+
+class _Outcome:
+    def __init__(self) -> None:
+        self.before_sigterm: list[int | str] = []
+        self.after_sigterm: list[int | str] = []
+        self.readiness_after_sigterm: int | str = "not asked"
+        self.exit_code: int | None = None
+        self.exit_seconds = 0.0
+
+
+async def _load_then_sigterm(service: Service, proxy: TcpProxy) -> _Outcome:
+    outcome = _Outcome()
+    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+    async with httpx.AsyncClient(base_url=service.url, limits=limits, timeout=60) as client:
+        existing = (await client.post("/api/v1/orders", json=ORDER)).json()["id"]
+        proxy.delay = 0.15  # every round trip to PostgreSQL now takes 150 ms or more
+        signalled = asyncio.Event()
+
+        async def one_client(n: int) -> None:
+            while True:
+                sent_before = not signalled.is_set()
+                try:
+                    if n % 2:
+                        response = await client.post("/api/v1/orders", json=ORDER)
+                    else:
+                        response = await client.get(f"/api/v1/orders/{existing}")
+                    result: int | str = response.status_code
+                except httpx.TransportError as error:
+                    result = type(error).__name__
+                (outcome.before_sigterm if sent_before else outcome.after_sigterm).append(result)
+                if not sent_before:
+                    return
+
+        clients = [asyncio.create_task(one_client(n)) for n in range(CONCURRENCY)]
+        async with httpx.AsyncClient(base_url=service.url, timeout=5) as observer:
+            # Wait until the server holds every request (plus this scrape) in flight.
+            deadline = time.monotonic() + 30
+            while True:
+                text = (await observer.get("/metrics")).text
+                families = {f.name: f for f in text_string_to_metric_families(text)}
+                if families["http_requests_in_progress"].samples[0].value >= CONCURRENCY + 1:
+                    break
+                assert time.monotonic() < deadline, "the requests never were all in flight"
+                await asyncio.sleep(0.02)
+            assert service.process is not None
+            service.process.send_signal(signal.SIGTERM)
+            signalled.set()
+            sent = time.monotonic()
+            try:
+                outcome.readiness_after_sigterm = (await observer.get("/readyz")).status_code
+            except httpx.TransportError as error:
+                outcome.readiness_after_sigterm = type(error).__name__
+        await asyncio.gather(*clients)
+        process = service.process
+        outcome.exit_code = await asyncio.to_thread(process.wait, SHUTDOWN_TIMEOUT + 10)
+        outcome.exit_seconds = time.monotonic() - sent
+    return outcome
+
+
+class TestDatabaseOutage:
+    def test_readiness_fails_naming_the_database_and_recovers_without_restart(
+        self, pg_project: ApiProject, database_factory: Callable[[], str], tmp_path: Path
+    ) -> None:
+        """Proxy cut: /healthz 200, /readyz 503 naming the database; restored: /readyz 200."""
+        with TcpProxy("127.0.0.1", 5432) as proxy:
+            env = {**_environment(pg_project, database_factory, proxy), "READINESS_TIMEOUT": "1"}
+            with running_service(pg_project, tmp_path, **env) as service:
+                service.wait_for("/readyz")
+                pid = service.process.pid if service.process else None
+
+                proxy.cut()
+                service.wait_for("/readyz", 503, within=15)
+                body = service.get("/readyz").json()
+                assert body["status"] == "unavailable"
+                assert body["failing"] == ["database"]
+                assert body["checks"]["database"] != "ok"
+                assert service.get("/healthz").status_code == 200
+
+                proxy.restore()
+                service.wait_for("/readyz", 200, within=30)
+                created = httpx.post(service.url + "/api/v1/orders", json=ORDER, timeout=10)
+                assert created.status_code == 201
+                assert service.process is not None and service.process.pid == pid
+                assert service.process.poll() is None, "the service restarted or died"
+                assert service.stop() == 0
