@@ -107,6 +107,27 @@ class TestCreateService:
             )
         assert list(work.iterdir()) == []  # no staging folder, no half-made parents
 
+    def test_works_without_a_git_identity(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A fresh machine with no user.name/user.email still gets its first commit."""
+        monkeypatch.setenv("HOME", str(tmp_path / "home"))
+        monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
+        monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+        for name in (
+            "GIT_AUTHOR_NAME",
+            "GIT_AUTHOR_EMAIL",
+            "GIT_COMMITTER_NAME",
+            "GIT_COMMITTER_EMAIL",
+            "EMAIL",
+        ):
+            monkeypatch.delenv(name, raising=False)
+        service = create_service(
+            {"service_name": "orders"}, tmp_path / "orders", defaults=True
+        ).destination
+        assert git("rev-list", "--count", "HEAD", cwd=service).strip() == "1"
+        assert git("status", "--porcelain", cwd=service) == ""
+
 
 class TestTemplateSource:
     def test_a_release_materializes_its_templates_and_a_later_release_updates_them(

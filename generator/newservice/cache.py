@@ -50,9 +50,7 @@ def materialize(content_root: Path, version: str) -> tuple[Path, str]:
         files = content_files(content_root)
         fingerprint = _fingerprint(content_root, files, version)
         tag = index.get(fingerprint)
-        if tag and git(
-            "rev-parse", "--verify", "--quiet", f"refs/tags/{tag}", cwd=repo, check=False
-        ):
+        if tag and _has_tag(repo, tag):
             return repo, tag
         tag = _commit_content(repo, content_root, files, version)
         index[fingerprint] = tag
@@ -136,6 +134,13 @@ def _commit_content(repo: Path, content_root: Path, files: list[str], version: s
     # loose-object folder is one more directory to create and delete on each create/update.
     git("repack", "-a", "-d", "-q", cwd=repo)
     return tag
+
+
+def _has_tag(repo: Path, tag: str) -> bool:
+    # newservice writes loose tags and never packs refs: a file check saves a git process.
+    if (repo / ".git" / "refs" / "tags" / tag).is_file():
+        return True
+    return bool(git("rev-parse", "--verify", "--quiet", f"refs/tags/{tag}", cwd=repo, check=False))
 
 
 def _tag_trees(repo: Path) -> dict[str, str]:

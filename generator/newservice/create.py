@@ -18,7 +18,7 @@ from typing import Any
 
 from .answers import Asker, collect_answers
 from .errors import BadAnswerError, OutputFolderError
-from .git import git, identity_env
+from .git import commit_with_fallback_identity, git
 from .source import TemplateSource, resolve_source
 
 _COPIER_VALIDATION = re.compile(
@@ -118,14 +118,23 @@ def _render_and_move(
         worker.dst_path = staging
         _run_copy(worker)
         _initial_commit(staging, answers, source)
-        files = git("ls-files", "-z", cwd=staging).split("\0")
+        files = _walk_files(staging)
         os.rename(staging, destination)  # atomic; replaces an empty destination folder
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         for parent in reversed(created_parents):
             parent.rmdir()
         raise
-    return CreateResult(destination, answers, source, [f for f in files if f], pretend=False)
+    return CreateResult(destination, answers, source, files, pretend=False)
+
+
+def _walk_files(root: Path) -> list[str]:
+    """Relative paths of the files under `root`, outside .git (what the first commit holds)."""
+    found = []
+    for folder, subfolders, names in os.walk(root):
+        subfolders[:] = [d for d in subfolders if not (folder == str(root) and d == ".git")]
+        found += [os.path.relpath(os.path.join(folder, name), root) for name in names]
+    return sorted(found)
 
 
 def _make_parents(folder: Path) -> list[Path]:
@@ -161,13 +170,4 @@ def _initial_commit(repo: Path, answers: dict[str, Any], source: TemplateSource)
         f"Create {answers['service_name']} ({answers['service_type']}) "
         f"from newservice templates {source.ref}"
     )
-    git(
-        "commit",
-        "--quiet",
-        "--no-verify",
-        "--no-gpg-sign",
-        "-m",
-        message,
-        cwd=repo,
-        env=identity_env(repo),
-    )
+    commit_with_fallback_identity(repo, message)
