@@ -243,6 +243,19 @@ class TestTemplateSource:
         )
         assert snapshot(workdir) == before
 
+    def test_tagged_repo_without_the_questions(self, workdir: Path, tmp_path_factory) -> None:
+        """A tagged copier template that is not of this layout (no service_type): refused."""
+        repo = tmp_path_factory.mktemp("other-template")
+        (repo / "copier.yml").write_text("project_name:\n  type: str\n  default: x\n")
+        git("init", "--quiet", cwd=repo)
+        git("add", "--all", cwd=repo)
+        git("commit", "--quiet", "-m", "first", cwd=repo, env=FALLBACK_IDENTITY)
+        git("tag", "v1.0.0", cwd=repo)
+        before = snapshot(workdir)
+        result = run_create(workdir, "svc", "--defaults", "--template", str(repo))
+        assert_refused(result, "does not declare the question(s) service_type, service_name")
+        assert snapshot(workdir) == before
+
     def test_missing_path(self, workdir: Path) -> None:
         """--template naming nothing: refused."""
         before = snapshot(workdir)

@@ -185,6 +185,18 @@ class TestRefusedOrConflicting:
         assert ".copier-answers.yml" in result.stderr
         assert list(tmp_path.iterdir()) == []
 
+    def test_unreadable_recorded_source_is_refused(self, service_v1: Path, tmp_path: Path) -> None:
+        """The recorded template source has moved: one sentence naming it, exit 2."""
+        path = service_v1 / ".copier-answers.yml"
+        moved = tmp_path / "moved-away"
+        recorded = answers(service_v1)
+        path.write_text(path.read_text().replace(recorded["_src_path"], str(moved)))
+        _commit_all(service_v1, "point at a template source that does not exist")
+        result = CliRunner().invoke(app, ["update", str(service_v1)])
+        assert result.exit_code == 2, result.output
+        assert f"the template source {moved} recorded in .copier-answers.yml" in result.stderr
+        assert "could not be read" in result.stderr
+
     def test_unknown_vcs_ref_is_refused(self, service_v1: Path) -> None:
         """--vcs-ref naming no tag of the recorded source: exit 2, the tags listed."""
         result = CliRunner().invoke(app, ["update", str(service_v1), "--vcs-ref", "v9"])

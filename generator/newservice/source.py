@@ -104,7 +104,7 @@ def check_template_source(template: str, vcs_ref: str | None) -> TemplateSource:
                 "of newservice's template repo (copier.yml and templates/)"
             )
         url = str(path)
-    refs = _remote_refs(url, template)
+    refs = read_refs(url, f"--template {template}")
     tags = [name for kind, name in refs if kind == "tags" and _version(name)]
     if not tags:
         raise TemplateSourceError(
@@ -116,9 +116,12 @@ def check_template_source(template: str, vcs_ref: str | None) -> TemplateSource:
     return TemplateSource(url, vcs_ref)
 
 
-def check_ref(url: str, ref: str) -> None:
-    """Raise TemplateSourceError unless `ref` names a tag, branch or commit of `url`."""
-    _check_ref_in(_remote_refs(url, url), url, ref, url)
+def check_ref(url: str, ref: str | None, described: str | None = None) -> None:
+    """Raise TemplateSourceError unless `url` can be read and `ref` (if given) is one of its
+    tags, branches or commits. `described` names the source in the message."""
+    refs = read_refs(url, described or f"the template source {url}")
+    if ref:
+        _check_ref_in(refs, url, ref, url)
 
 
 def _check_ref_in(refs: list[tuple[str, str]], url: str, ref: str, shown: str) -> None:
@@ -142,14 +145,14 @@ def _check_ref_in(refs: list[tuple[str, str]], url: str, ref: str, shown: str) -
     )
 
 
-def _remote_refs(url: str, shown: str) -> list[tuple[str, str]]:
+def read_refs(url: str, described: str) -> list[tuple[str, str]]:
     """(kind, name) of the heads and tags of a git source, read with `git ls-remote`."""
     try:
         out = git("ls-remote", "--refs", "--", url, timeout=60)
     except GitError as error:
         reason = error.stderr.strip().splitlines()[-1] if error.stderr.strip() else "unknown error"
         raise TemplateSourceError(
-            f"--template {shown} could not be read as a git repository ({reason})"
+            f"{described} could not be read as a git repository ({reason})"
         ) from None
     refs = []
     for line in out.splitlines():

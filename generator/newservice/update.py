@@ -56,9 +56,8 @@ def update_service(
             f"{path} has uncommitted changes; commit or stash them, then run the update again"
         )
     _refuse_type_change(path, recorded, data or {})
-    source = recorded.get("_src_path")
-    if vcs_ref and source:
-        check_ref(str(source), vcs_ref)
+    source = str(recorded["_src_path"])
+    check_ref(source, vcs_ref, f"the template source {source} recorded in {ANSWERS_FILE}")
     from copier import run_update
     from copier.errors import UserMessageError
 
