@@ -19,11 +19,31 @@ from tests.support.render import REPO_ROOT, render
 from tests.support.services import require
 from tests.support.venv import run_in, venv_for
 
+# The example with every default answer, and a cell with the longest service name allowed, another
+# schedule and zone, and other resources: generated code must lint and pass for any answers.
+CELLS = {
+    "defaults": {},
+    "custom": {
+        "service_name": "quarterly-revenue-reconciliation-export-for-the-finance-team-e1",
+        "schedule": "30 5 * * 1-5",
+        "timezone": "Europe/Paris",
+        "cpu_request": "250m",
+        "memory_limit": "1Gi",
+        "description": 'Reconciles "revenue" each weekday; a sentence well past one hundred '
+        "characters, with quotes in it.",
+    },
+}
+
+
+@pytest.fixture(scope="module", params=sorted(CELLS))
+def answers(request: pytest.FixtureRequest) -> dict[str, str]:
+    return CELLS[request.param]
+
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The daily-report example, rendered with every default answer."""
-    return render(tmp_path_factory.mktemp("cronjob") / "daily-report", "cronjob")
+def repo(tmp_path_factory: pytest.TempPathFactory, answers: dict[str, str]) -> Path:
+    """The cronjob template rendered with `answers` (defaults for the rest)."""
+    return render(tmp_path_factory.mktemp("cronjob") / "job", "cronjob", **answers)
 
 
 @pytest.fixture(scope="module")
@@ -75,13 +95,30 @@ class TestGeneratedRepo:
         lint_dockerfile(repo)
 
 
+def expected(answers: dict[str, str], name: str) -> str:
+    """The answer `name` of this cell, or copier.yml's default for a cronjob."""
+    defaults = {
+        "service_name": "daily-report",
+        "schedule": "0 2 * * *",
+        "timezone": "Etc/UTC",
+        "cpu_request": "100m",
+        "memory_request": "128Mi",
+        "cpu_limit": "500m",
+        "memory_limit": "512Mi",
+    }
+    return answers.get(name, defaults[name])
+
+
 class TestCronJobManifest:
-    def test_the_cronjob_follows_the_platform_contract(self, repo: Path) -> None:
+    def test_the_cronjob_follows_the_platform_contract(
+        self, repo: Path, answers: dict[str, str]
+    ) -> None:
         """Schedule and zone from the answers, Forbid, deadlines, retries, no probes, hardened."""
         objects = load_objects(repo)
         assert set(objects) == {"CronJob", "ServiceAccount", "NetworkPolicy", "ConfigMap"}
         cron = objects["CronJob"]["spec"]
-        assert (cron["schedule"], cron["timeZone"]) == ("0 2 * * *", "Etc/UTC")
+        assert cron["schedule"] == expected(answers, "schedule")
+        assert cron["timeZone"] == expected(answers, "timezone")
         assert cron["concurrencyPolicy"] == "Forbid"
         assert cron["startingDeadlineSeconds"] > 0
         assert cron["successfulJobsHistoryLimit"] >= 1 and cron["failedJobsHistoryLimit"] >= 1
@@ -91,11 +128,18 @@ class TestCronJobManifest:
         assert pod["restartPolicy"] == "OnFailure"
         assert pod["automountServiceAccountToken"] is False
         assert pod["securityContext"]["runAsNonRoot"] is True
+        name = expected(answers, "service_name")
         for container in pod["containers"] + pod["initContainers"]:
             assert not {"livenessProbe", "readinessProbe", "startupProbe"} & container.keys()
             assert container["resources"] == {
-                "requests": {"cpu": "100m", "memory": "128Mi"},
-                "limits": {"cpu": "500m", "memory": "512Mi"},
+                "requests": {
+                    "cpu": expected(answers, "cpu_request"),
+                    "memory": expected(answers, "memory_request"),
+                },
+                "limits": {
+                    "cpu": expected(answers, "cpu_limit"),
+                    "memory": expected(answers, "memory_limit"),
+                },
             }
             security = container["securityContext"]
             assert security["readOnlyRootFilesystem"] is True
@@ -103,34 +147,20 @@ class TestCronJobManifest:
             assert security["capabilities"] == {"drop": ["ALL"]}
             assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
             database = next(e for e in container["env"] if e["name"] == "DATABASE_URL")
-            assert database["valueFrom"]["secretKeyRef"] == {
-                "name": "daily-report",
-                "key": "DATABASE_URL",
-            }
+            assert database["valueFrom"]["secretKeyRef"] == {"name": name, "key": "DATABASE_URL"}
         assert pod["initContainers"][0]["command"][-1] == "migrate"
 
-    def test_the_job_reads_the_same_schedule_as_the_cronjob(self, tmp_path: Path) -> None:
-        """Other answers flow into the CronJob, the ConfigMap and the settings' defaults alike."""
-        repo = render(
-            tmp_path / "weekday-export",
-            "cronjob",
-            service_name="weekday-export",
-            schedule="30 5 * * 1-5",
-            timezone="Europe/Paris",
-            cpu_request="250m",
-        )
-        objects = load_objects(repo)
-        assert objects["CronJob"]["spec"]["schedule"] == "30 5 * * 1-5"
-        assert objects["CronJob"]["spec"]["timeZone"] == "Europe/Paris"
-        assert objects["ConfigMap"]["data"]["SCHEDULE"] == "30 5 * * 1-5"
-        assert objects["ConfigMap"]["data"]["TIMEZONE"] == "Europe/Paris"
-        container = objects["CronJob"]["spec"]["jobTemplate"]["spec"]["template"]["spec"][
-            "containers"
-        ][0]
-        assert container["resources"]["requests"]["cpu"] == "250m"
-        settings = (repo / "weekday_export" / "settings.py").read_text()
-        assert 'Field("30 5 * * 1-5"' in settings and 'Field("Europe/Paris"' in settings
-        validate_manifests(repo)
+    def test_the_job_reads_the_same_schedule_as_the_cronjob(
+        self, repo: Path, answers: dict[str, str]
+    ) -> None:
+        """The ConfigMap and the settings' defaults carry the CronJob's schedule and zone."""
+        config = load_objects(repo)["ConfigMap"]["data"]
+        assert config["SCHEDULE"] == expected(answers, "schedule")
+        assert config["TIMEZONE"] == expected(answers, "timezone")
+        package = expected(answers, "service_name").replace("-", "_")
+        settings = (repo / package / "settings.py").read_text()
+        assert f'default="{expected(answers, "schedule")}"' in settings
+        assert f'default="{expected(answers, "timezone")}"' in settings
 
 
 def test_copier_refuses_a_bad_schedule_with_the_reason(tmp_path: Path) -> None:
