@@ -1,4 +1,4 @@
-"""Bad input: one sentence on stderr naming the field and what is allowed, exit 2, disk untouched."""
+"""Bad input: one sentence on stderr naming the field and what is allowed, exit 2, disk as is."""
 
 from __future__ import annotations
 

@@ -50,7 +50,8 @@ class TestHelp:
             "        main()\n"
             "    except SystemExit:\n"
             "        pass\n"
-            "print('COPIER_IMPORTED' if any(m.split('.')[0] == 'copier' for m in sys.modules) else 'NO_COPIER')\n"
+            "loaded = any(m.split('.')[0] == 'copier' for m in sys.modules)\n"
+            "print('COPIER_IMPORTED' if loaded else 'NO_COPIER')\n"
         )
         proc = subprocess.run(
             [sys.executable, "-c", code], capture_output=True, text=True, timeout=60

@@ -1,4 +1,4 @@
-"""create_service and the template source: staging, first commit, and a source copier can update from.
+"""create_service and the template source: staging, first commit, a source copier can update.
 
 The installed package renders the templates of its own version: they are committed and tagged
 v<version> in a cache repo, which later releases extend, so plain `copier update` finds old and

@@ -1,4 +1,4 @@
-"""The README tells the truth: its quick start works, its test command is CI's, its table is the spec."""
+"""The README tells the truth: its quick start works, its test command is CI's, its table too."""
 
 from __future__ import annotations
 

@@ -114,7 +114,9 @@ def create(
     given.update({key: value for key, value in flags.items() if value is not None})
     asker = None
     if not defaults and has_terminal():
-        from ..prompts import ask as asker
+        from ..prompts import ask
+
+        asker = ask
     result = create_service(
         given,
         output,
