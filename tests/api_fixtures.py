@@ -225,14 +225,15 @@ class TcpProxy:
 
     `cut()` stops listening and aborts every open connection (the database "goes away": new
     connections are refused, pooled ones break); `restore()` listens again on the same port.
-    `delay` (seconds) holds every chunk sent towards the database: a slow database, so that
-    requests stay in flight long enough to be caught by a SIGTERM.
+    `hold()` keeps every byte sent towards the database until `release()`: a database that
+    stalls, so that requests stay in flight, provably, until a test lets them finish.
     """
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
         self.port = free_port()
-        self.delay = 0.0
+        self._flowing = asyncio.Event()
+        self._flowing.set()
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.base_events.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
@@ -257,6 +258,12 @@ class TcpProxy:
     def cut(self) -> None:
         self._call(self._cut())
 
+    def hold(self) -> None:
+        self._loop.call_soon_threadsafe(self._flowing.clear)
+
+    def release(self) -> None:
+        self._loop.call_soon_threadsafe(self._flowing.set)
+
     async def _listen(self) -> None:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
 
@@ -276,8 +283,8 @@ class TcpProxy:
             return
         self._writers.update((writer, up_writer))
         await asyncio.gather(
-            self._pipe(reader, up_writer, delayed=True),
-            self._pipe(up_reader, writer, delayed=False),
+            self._pipe(reader, up_writer, towards_database=True),
+            self._pipe(up_reader, writer, towards_database=False),
             return_exceptions=True,
         )
         for w in (writer, up_writer):
@@ -285,11 +292,11 @@ class TcpProxy:
             w.transport.abort()
 
     async def _pipe(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delayed: bool
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, towards_database: bool
     ) -> None:
         while chunk := await reader.read(65536):
-            if delayed and self.delay:
-                await asyncio.sleep(self.delay)
+            if towards_database:
+                await self._flowing.wait()
             writer.write(chunk)
             await writer.drain()
         writer.transport.abort()

@@ -11,8 +11,10 @@ On SIGTERM (Kubernetes stopping the pod, after the preStop delay):
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import signal
+import socket
 from types import FrameType
 
 import uvicorn
@@ -33,12 +35,27 @@ class GracefulServer(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, lifecycle: Lifecycle) -> None:
         super().__init__(config)
         self.lifecycle = lifecycle
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().startup(sockets)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if not self.lifecycle.draining:
             logger.info("received %s: draining", signal.Signals(sig).name)
         self.lifecycle.start_draining()
         super().handle_exit(sig, frame)
+        # uvicorn notices the signal on its next tick, up to 0.1 s later, and keeps accepting
+        # until then: stop accepting at once (from the loop, not from inside a signal handler).
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._stop_accepting)
+
+    def _stop_accepting(self) -> None:
+        for server in self.servers:
+            server.close()  # new connections are refused from here on
+        for connection in list(self.server_state.connections):
+            connection.shutdown()  # idle keep-alive closes; busy ones close after their response
 
 
 def _exit_after_drain(signum: int, frame: FrameType | None) -> None:

@@ -9,7 +9,8 @@ from fastapi import Depends, Request
 from ..storage import OrderRepository
 
 
-def get_orders(request: Request) -> OrderRepository:
+# async: FastAPI runs a plain `def` dependency in a worker thread, a thread hop per request.
+async def get_orders(request: Request) -> OrderRepository:
     repository: OrderRepository = request.app.state.storage.orders
     return repository
 
