@@ -40,6 +40,6 @@ def abort_on_signals() -> None:
 
 
 def restore_default_signals() -> None:
-    """Undo `abort_on_signals` (tests that run the job in-process call this)."""
+    """Undo `abort_on_signals`: SIGTERM terminates the process again, SIGINT interrupts it."""
     for sig in ABORT_SIGNALS:
         signal.signal(sig, signal.SIG_DFL if sig == signal.SIGTERM else signal.default_int_handler)

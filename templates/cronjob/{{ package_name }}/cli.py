@@ -17,7 +17,7 @@ from datetime import datetime
 from pydantic import ValidationError
 
 from . import SERVICE_NAME, __version__
-from .abort import Aborted, abort_on_signals
+from .abort import Aborted, abort_on_signals, restore_default_signals
 from .database import make_engine
 from .job import run_once
 from .observability.logs import configure_logging
@@ -99,6 +99,9 @@ def run(settings: Settings, slot: datetime) -> int:
     except Exception:
         log.exception("run failed, nothing committed", extra={"slot": slot.isoformat()})
     finally:
+        # The transaction is over (committed or rolled back): a signal from now on may simply
+        # end the process; a retry finds the slot done or redoes it.
+        restore_default_signals()
         engine.dispose()
     duration = time.monotonic() - started
     if settings.PUSHGATEWAY_URL:
