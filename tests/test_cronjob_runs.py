@@ -182,7 +182,7 @@ class TestIdempotence:
         """Both exit 0; exactly one does the work, the other waits on it and then skips."""
         # Each run holds its transaction open for a few seconds, so that the two overlap even
         # when one process starts later than the other.
-        env = {"DATABASE_URL": db, "SLOT": SLOT, "PAUSE_BEFORE_COMMIT": "4"}
+        env = {"DATABASE_URL": db, "SLOT": SLOT, "PAUSE_BEFORE_COMMIT": "6"}
         jobs = [Job(repo, venv, **env), Job(repo, venv, **env)]
         statuses = [job.finish() for job in jobs]
         assert statuses == [0, 0], [job.stderr for job in jobs]
@@ -191,8 +191,8 @@ class TestIdempotence:
         assert len(ledger(db)) == 1
         # They really ran at the same time: the loser tried to claim before the winner committed.
         winner, loser = sorted(jobs, key=lambda job: job.outcome)
-        claimed_at = loser.log("claiming slot")["time"]
-        committed_at = winner.log("report committed")["time"]
+        claimed_at = datetime.fromisoformat(loser.log("claiming slot")["time"])
+        committed_at = datetime.fromisoformat(winner.log("report committed")["time"])
         assert claimed_at < committed_at, (claimed_at, committed_at)
 
 
