@@ -56,14 +56,18 @@ def _wait_listening(process: subprocess.Popen[bytes], port: int, name: str, log:
     deadline = time.monotonic() + 30
     while not is_listening("127.0.0.1", port, timeout=0.5):
         if process.poll() is not None:
-            raise RuntimeError(f"{name} exited with {process.returncode}: {log.read_text()[-2000:]}")
+            raise RuntimeError(
+                f"{name} exited with {process.returncode}: {log.read_text()[-2000:]}"
+            )
         if time.monotonic() > deadline:
             raise RuntimeError(f"{name} did not listen on port {port} within 30 s")
         time.sleep(0.1)
 
 
 @contextmanager
-def _process(cmd: list[str], port: int, name: str, log: Path, env: dict[str, str] | None = None) -> Iterator[None]:
+def _process(
+    cmd: list[str], port: int, name: str, log: Path, env: dict[str, str] | None = None
+) -> Iterator[None]:
     with log.open("wb") as out:
         process = subprocess.Popen(
             cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}

@@ -33,7 +33,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "publish" and args.count < 1:
         parser.error("--count must be at least 1")
     settings = get_settings()
-    configure_logging(settings.LOG_LEVEL, {"service": settings.SERVICE_NAME})
+    # `dead-letters` prints its findings on stdout: keep routine log lines out of them.
+    level = "WARNING" if args.command == "dead-letters" else settings.LOG_LEVEL
+    configure_logging(level, {"service": settings.SERVICE_NAME})
     provider = configure_tracing(settings.SERVICE_NAME, __version__)
     try:
         return _run(args, settings)
