@@ -148,6 +148,17 @@ class TestRefusedOrConflicting:
         assert "line two: ours" in text and "line two: v2" in text
         assert "<<<<<<<" in text
 
+    def test_conflict_as_rej_file_is_listed_and_exits_1(self, service_v1: Path) -> None:
+        """--conflict rej: the file takes the template's version, our hunk lands in FILE.rej."""
+        probe = service_v1 / PROBE
+        probe.write_text(probe.read_text().replace("line two: v1", "line two: ours"))
+        _commit_all(service_v1, "edit the line the template will change")
+        result = CliRunner().invoke(app, ["update", str(service_v1), "--conflict", "rej"])
+        assert result.exit_code == 1, result.output
+        assert f"{PROBE}.rej" in result.stderr
+        assert "line two: v2" in probe.read_text()
+        assert "+line two: ours" in (service_v1 / f"{PROBE}.rej").read_text()
+
     def test_dirty_tree_is_refused_and_nothing_changes(self, service_v1: Path) -> None:
         """Uncommitted changes: one sentence, exit 2, the work tree untouched."""
         (service_v1 / "scratch.txt").write_text("work in progress\n")

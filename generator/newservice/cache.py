@@ -16,6 +16,8 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from filelock import FileLock
@@ -44,7 +46,7 @@ def materialize(content_root: Path, version: str) -> tuple[Path, str]:
     root = cache_root()
     repo = root / "template"
     root.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(root / "template.lock"), timeout=_LOCK_TIMEOUT):
+    with _lock(root):
         index_file = root / "template-index.json"
         index = _load_index(index_file)
         files = content_files(content_root)
@@ -56,6 +58,25 @@ def materialize(content_root: Path, version: str) -> tuple[Path, str]:
         index[fingerprint] = tag
         _write_index(index_file, index)
         return repo, tag
+
+
+def _lock(root: Path) -> FileLock:
+    return FileLock(str(root / "template.lock"), timeout=_LOCK_TIMEOUT)
+
+
+@contextmanager
+def reading(url: str) -> Iterator[None]:
+    """Hold the cache lock while copier clones `url`, if `url` is the cache repo.
+
+    Another process may be adding a release's commit, whose `git repack -d` deletes the packs a
+    concurrent clone is hard-linking; the lock keeps the two apart. Other sources need no lock.
+    """
+    root = cache_root()
+    if Path(url) != root / "template":
+        yield
+        return
+    with _lock(root):
+        yield
 
 
 def content_files(content_root: Path) -> list[str]:

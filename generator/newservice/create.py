@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .answers import Asker, collect_answers
+from .cache import reading
 from .errors import BadAnswerError, OutputFolderError
 from .git import commit_with_fallback_identity, git
 from .source import TemplateSource, resolve_source
@@ -73,7 +74,8 @@ def create_service(
     ) as worker:
         from .questions import Questionnaire
 
-        questions = Questionnaire(worker, template or source.url)
+        with reading(source.url):  # copier clones the source here, once
+            questions = Questionnaire(worker, template or source.url)
         answers = collect_answers(questions, given, defaults=defaults, asker=asker)
         destination = (output or Path(answers["service_name"])).absolute()
         check_destination(destination)

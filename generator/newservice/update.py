@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from .cache import reading
 from .errors import (
     DirtyTreeError,
     NotAServiceError,
@@ -43,8 +44,13 @@ def update_service(
     vcs_ref: str | None = None,
     data: Mapping[str, Any] | None = None,
     ask: bool = False,
+    conflict: Literal["inline", "rej"] = "inline",
 ) -> UpdateResult:
-    """Update the service at `path`; raise UpdateConflictError (exit 1) when files conflict."""
+    """Update the service at `path`; raise UpdateConflictError (exit 1) when files conflict.
+
+    `conflict`: "inline" writes conflict markers into the file (and marks it unmerged); "rej"
+    writes the template's version and leaves your rejected change in FILE.rej.
+    """
     path = path.absolute()
     recorded = _read_answers(path)
     if not is_work_tree(path):
@@ -62,17 +68,18 @@ def update_service(
     from copier.errors import UserMessageError
 
     try:
-        run_update(
-            path,
-            data=dict(data or {}),
-            vcs_ref=vcs_ref,
-            defaults=not ask,
-            skip_answered=not ask,
-            overwrite=True,
-            quiet=True,
-            conflict="inline",
-            unsafe=False,
-        )
+        with reading(source):  # copier clones the old and the new version from it
+            run_update(
+                path,
+                data=dict(data or {}),
+                vcs_ref=vcs_ref,
+                defaults=not ask,
+                skip_answered=not ask,
+                overwrite=True,
+                quiet=True,
+                conflict=conflict,
+                unsafe=False,
+            )
     except UserMessageError as error:
         raise UpdateFailedError(f"copier refused the update: {error}") from None
     conflicts = find_conflicts(path)

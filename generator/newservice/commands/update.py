@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from ..errors import BadAnswerError
 from ._common import has_terminal, report_user_errors
 
 EPILOG = """\b
@@ -14,6 +15,7 @@ Examples:
   newservice update                      update the service in the current folder to the latest tag
   newservice update ~/src/orders --vcs-ref v2.0.0
   newservice update --data replicas=5    change an answer while updating
+  newservice update --conflict rej       conflicting changes of yours go to FILE.rej
   copier update --defaults               the same, without newservice installed
 """
 
@@ -41,6 +43,14 @@ def update(
             show_default=False,
         ),
     ] = None,
+    conflict: Annotated[
+        str,
+        typer.Option(
+            metavar="inline|rej",
+            help="Conflicts as markers in the file (inline), or the template's version in the "
+            "file and your rejected change in FILE.rej (rej).",
+        ),
+    ] = "inline",
     prompt: Annotated[
         bool, typer.Option("--prompt", help="Ask the questions again (needs a terminal).")
     ] = False,
@@ -53,8 +63,14 @@ def update(
     from ..answers import parse_data_pairs
     from ..update import update_service
 
+    if conflict not in ("inline", "rej"):
+        raise BadAnswerError("--conflict", f"--conflict must be inline or rej; got '{conflict}'")
     result = update_service(
-        path, vcs_ref=vcs_ref, data=parse_data_pairs(data or []), ask=prompt and has_terminal()
+        path,
+        vcs_ref=vcs_ref,
+        data=parse_data_pairs(data or []),
+        ask=prompt and has_terminal(),
+        conflict="rej" if conflict == "rej" else "inline",
     )
     if result.old_commit == result.new_commit and not result.changed:
         typer.echo(f"{result.path} is already at template {result.new_commit}; nothing changed.")
