@@ -4,6 +4,8 @@ copier refuses a bad schedule with the reason."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -93,6 +95,22 @@ class TestGeneratedRepo:
         """GitHub's workflow schema, zizmor (offline) and hadolint find nothing."""
         validate_workflows(repo)
         lint_dockerfile(repo)
+
+    def test_compose_file_matches_the_compose_specification(self, repo: Path) -> None:
+        """compose.yaml validates against the Compose specification's schema."""
+        result = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "check-jsonschema"),
+                "--builtin-schema",
+                "vendor.compose-spec",
+                "compose.yaml",
+            ],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
 
 
 def expected(answers: dict[str, str], name: str) -> str:
