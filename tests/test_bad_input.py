@@ -213,6 +213,13 @@ class TestOutputFolder:
         )
         assert snapshot(workdir) == before
 
+    def test_output_inside_a_file_is_refused(self, workdir: Path) -> None:
+        """--output below a file cannot be made: refused before anything is written."""
+        before = snapshot(workdir)
+        result = run_create(workdir, "svc", "--defaults", "--output", "keep.txt/svc")
+        assert_refused(result, "cannot be made", "is a file, not a folder")
+        assert snapshot(workdir) == before
+
 
 class TestTemplateSource:
     def test_folder_that_is_not_a_git_repo(self, workdir: Path, tmp_path_factory) -> None:

@@ -25,7 +25,10 @@ class Session:
     """`newservice create ARGS` in a real pseudo-terminal, read prompt by prompt."""
 
     def __init__(self, cwd: Path, *args: str) -> None:
-        exe = shutil.which("newservice") or str(Path(sys.executable).parent / "newservice")
+        # The console script next to this interpreter (not a PATH shim that may pick another).
+        beside = Path(sys.executable).parent / "newservice"
+        exe = str(beside) if beside.exists() else shutil.which("newservice")
+        assert exe, "the newservice console script is not installed"
         # A pty answers no cursor-position requests; without this prompt_toolkit waits for one.
         env = {**os.environ, "TERM": "xterm-256color", "PROMPT_TOOLKIT_NO_CPR": "1"}
         self.child = pexpect.spawn(

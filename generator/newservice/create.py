@@ -99,6 +99,17 @@ def check_destination(destination: Path) -> None:
             f"output folder {destination} already exists and is not empty; "
             "choose another --output or remove it first"
         )
+    ancestor = destination.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise OutputFolderError(
+            f"output folder {destination} cannot be made: {ancestor} is a file, not a folder"
+        )
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise OutputFolderError(
+            f"output folder {destination} cannot be made: {ancestor} is not writable"
+        )
 
 
 def _check_name_stays_inside(name: Any) -> None:
