@@ -137,15 +137,15 @@ class Service:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        # Tracing only when a test asks for it, whatever the machine's environment says.
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
         env = {
-            **os.environ,
+            **inherited,
             **self.env,
             "PORT": str(self.port),
             "PYTHONPATH": str(self.project.repo),
             "VIRTUAL_ENV": str(self.project.venv),
         }
-        env.pop("OTEL_TRACES_EXPORTER", None)
-        env.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
         self.started_at = time.monotonic()
         with self.stdout_path.open("wb") as out:
             self.process = subprocess.Popen(
@@ -180,6 +180,12 @@ class Service:
             self.process.kill()
             self.process.wait()
             pytest.fail(f"the service did not exit within {timeout} s of SIGTERM")
+
+    def stderr(self) -> str:
+        """What the stopped process wrote to stderr."""
+        assert self.process is not None and self.process.poll() is not None
+        assert self.process.stderr is not None
+        return self.process.stderr.read().decode(errors="replace")
 
     def output(self) -> str:
         stderr = b""

@@ -32,12 +32,12 @@ def test_image_serves_and_stops_cleanly(
     project: ApiProject = api_project_for("postgresql", tmp_path_factory)
     image = build_image(project.repo, f"newservice-api-test:{uuid.uuid4().hex[:8]}")
     try:
-        _serve_and_stop(project, image, migrated_database(project, database_factory))
+        _serve_and_stop(image, migrated_database(project, database_factory))
     finally:
         podman("rmi", "--force", image, check=False)
 
 
-def _serve_and_stop(project: ApiProject, image: str, url: str) -> None:
+def _serve_and_stop(image: str, url: str) -> None:
     port = free_port()
     with run_container(
         image,

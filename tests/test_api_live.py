@@ -5,6 +5,7 @@ SIGTERM under load, and a PostgreSQL outage through a proxy that is cut and rest
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import time
 import uuid
@@ -116,6 +117,26 @@ class TestLiveProcess:
         assert post["request_id"] == "live-1"
         assert post["status"] == 201
         assert not [r for r in access if r["path"] in ("/healthz", "/readyz", "/metrics")]
+
+
+class TestTracing:
+    def test_otel_variables_switch_on_spans_that_logs_refer_to(
+        self, pg_project: ApiProject, database_factory: Callable[[], str], tmp_path: Path
+    ) -> None:
+        """OTEL_TRACES_EXPORTER=console: the request and its query are spans (on stderr), and
+        the access log line carries the request's trace id."""
+        env = {**_environment(pg_project, database_factory), "OTEL_TRACES_EXPORTER": "console"}
+        with running_service(pg_project, tmp_path, **env) as service:
+            service.wait_for("/readyz")
+            created = httpx.post(service.url + "/api/v1/orders", json=ORDER)
+            assert created.status_code == 201
+            assert service.stop() == 0
+        spans = [json.loads(line) for line in service.stderr().splitlines() if line.startswith("{")]
+        access = next(r for r in service.log_records() if r.get("method") == "POST")
+        trace = [s for s in spans if s["context"]["trace_id"] == "0x" + access["trace_id"]]
+        assert any(s["name"].startswith("POST /api/v1/orders") for s in trace), spans
+        assert any(s["attributes"].get("db.system") == "postgresql" for s in trace), trace
+        assert not [s for s in spans if "/readyz" in s["name"]], "probes are not traced"
 
 
 class TestSigtermUnderLoad:
