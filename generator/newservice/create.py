@@ -61,9 +61,7 @@ def create_service(
     else:
         check_destination(output.absolute())
     source = resolve_source(template, vcs_ref)
-    from copier._main import Worker
-
-    with Worker(
+    with _fresh_worker_class()(
         src_path=source.url,
         vcs_ref=source.ref,
         defaults=True,
@@ -86,6 +84,23 @@ def create_service(
             _run_copy(worker)
             return CreateResult(destination, answers, resolved, [], pretend=True)
         return _render_and_move(worker, destination, answers, resolved)
+
+
+def _fresh_worker_class() -> type:
+    """copier's Worker for a render into a new, empty folder.
+
+    After writing each file, copier runs `git config core.fileMode` (one git process per file,
+    a quarter of the render time) to fix the executable bit of files the destination's git index
+    already tracks. A fresh staging folder tracks nothing, so that step can never change anything
+    here; skipping it is the one liberty taken with copier's renderer.
+    """
+    from copier._main import Worker
+
+    class FreshWorker(Worker):
+        def _sync_git_index_executable_bit(self, dst_relpath: Path, src_mode: int) -> None:
+            return None
+
+    return FreshWorker
 
 
 def check_destination(destination: Path) -> None:
@@ -177,7 +192,8 @@ def _run_copy(worker: Any) -> None:
 
 
 def _initial_commit(repo: Path, answers: dict[str, Any], source: TemplateSource) -> None:
-    git("init", "--quiet", "--initial-branch=main", cwd=repo)
+    # No template folder: git's sample hooks are never used and cost a dozen files per repo.
+    git("init", "--quiet", "--initial-branch=main", "--template=", cwd=repo)
     git("add", "--all", cwd=repo)
     message = (
         f"Create {answers['service_name']} ({answers['service_type']}) "
