@@ -42,6 +42,36 @@ pstats.Stats(profiler).sort_stats("cumulative").print_stats(35)
 """
 
 
+PHASES_SCRIPT = """
+import statistics, sys, time
+from pathlib import Path
+from newservice import answers, create, questions, source
+work = Path(sys.argv[1])
+create.create_service({"service_name": "warm"}, work / "warm3", defaults=True)
+phases = {}
+def timed(name, fn, *args, **kwargs):
+    start = time.perf_counter()
+    result = fn(*args, **kwargs)
+    phases.setdefault(name, []).append(time.perf_counter() - start)
+    return result
+for i in range(7):
+    src = timed("newservice: resolve the template source (fingerprint, tag)", source.resolve_source)
+    worker = create._fresh_worker_class()(src_path=src.url, vcs_ref=src.ref, defaults=True,
+                                          quiet=True, cleanup_on_error=False)
+    spec = timed("copier: clone the source, read copier.yml", questions.Questionnaire, worker, src.url)
+    given = {"service_name": f"phase{i}"}
+    got = timed("newservice: answers, defaults, validators", answers.collect_answers, spec, given,
+                defaults=True, asker=None)
+    worker.data, worker.dst_path = got, work / f"stage{i}"
+    timed("copier: render (run_copy)", worker.run_copy)
+    commit = create._initial_commit
+    timed("newservice: git init + add + first commit", commit, worker.dst_path, got, src)
+    timed("copier: remove the temporary clone", worker._cleanup)
+for name, values in phases.items():
+    print(f"| {name} | {statistics.median(values) * 1000:.0f} ms |")
+"""
+
+
 def install(work: Path) -> Path:
     """A fresh venv with this checkout installed as a wheel; return its bin folder."""
     venv = work / "venv"
@@ -106,6 +136,16 @@ def profile_create(work: Path, bin_dir: Path) -> str:
     return proc.stdout
 
 
+def phases(work: Path, bin_dir: Path) -> str:
+    proc = subprocess.run(
+        [str(bin_dir / "python"), "-c", PHASES_SCRIPT, str(work)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return "| phase of one create, in process (median of 7) | wall |\n|---|---|\n" + proc.stdout
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
@@ -134,6 +174,7 @@ def main() -> None:
             "| <= 1.1x |"
         )
         if args.profile:
+            print(phases(work, bin_dir))
             print(profile_create(work, bin_dir))
 
 
