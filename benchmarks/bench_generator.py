@@ -58,7 +58,7 @@ for i in range(7):
     src = timed("newservice: resolve the template source (fingerprint, tag)", source.resolve_source)
     worker = create._fresh_worker_class()(src_path=src.url, vcs_ref=src.ref, defaults=True,
                                           quiet=True, cleanup_on_error=False)
-    spec = timed("copier: clone the source, read copier.yml", questions.Questionnaire, worker, src.url)
+    spec = timed("copier: clone, read copier.yml", questions.Questionnaire, worker, src.url)
     given = {"service_name": f"phase{i}"}
     got = timed("newservice: answers, defaults, validators", answers.collect_answers, spec, given,
                 defaults=True, asker=None)
