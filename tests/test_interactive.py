@@ -158,6 +158,12 @@ class TestInteractiveCreate:
         assert answers["schedule"] == "30 1 * * *"
         assert "port" not in answers
 
+    def test_defaults_in_a_terminal_ask_nothing(self, tmp_path: Path) -> None:
+        """--defaults wins over the terminal: no prompt, straight to the summary."""
+        session = Session(tmp_path, "quiet-one", "--type", "worker", "--defaults")
+        assert session.accept_the_rest() == []
+        assert recorded(tmp_path / "quiet-one")["broker"] == "rabbitmq"
+
     def test_ctrl_c_cancels_without_writing(self, tmp_path: Path) -> None:
         """Ctrl-C at a prompt: a one-line message, exit 130, nothing written."""
         session = Session(tmp_path)
