@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from . import SERVICE_NAME, __version__
-from .api.main import api_router
+from .api.main import include_routes
 from .api.routes.health import PROBE_PATHS
 from .observability.asgi import RequestContextMiddleware
 from .observability.lifecycle import Lifecycle
@@ -22,13 +22,15 @@ def _is_probe(scope: MutableMapping[str, Any]) -> bool:
 
 
 def create_app(settings: Settings, lifecycle: Lifecycle | None = None) -> FastAPI:
-    """The app; `lifecycle` is shared with the server, which marks it draining on SIGTERM."""
+    """The app; `lifecycle` is shared with the server, which marks it draining on SIGTERM.
+
+    Raises ConfigurationError when the storage cannot work with `settings` (e.g. no DATABASE_URL).
+    """
     lifecycle = lifecycle or Lifecycle(check_timeout=settings.READINESS_TIMEOUT)
+    storage = open_storage(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        storage = await open_storage(settings)
-        app.state.storage = storage
         for name, check in storage.readiness_checks.items():
             lifecycle.add_check(name, check)
         lifecycle.mark_started()
@@ -48,7 +50,8 @@ def create_app(settings: Settings, lifecycle: Lifecycle | None = None) -> FastAP
         telemetry={"metrics": False, "logs": False, "exclude": _is_probe},
     )
     app.state.lifecycle = lifecycle
-    app.include_router(api_router)
+    app.state.storage = storage
+    include_routes(app)
     app.add_middleware(
         RequestContextMiddleware, quiet_paths=PROBE_PATHS, access_log=settings.ACCESS_LOG
     )

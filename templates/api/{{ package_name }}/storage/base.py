@@ -1,7 +1,8 @@
 """What the API needs from a store of orders, whatever the database behind it.
 
-A database is one module in this package with an `open_storage(settings) -> Storage`, a
-`migrate(settings)` and an `instrument(tracer_provider)`; nothing else in the service changes.
+A database is one module in this package with `open_storage(settings) -> Storage` (no I/O: it
+raises ConfigurationError for unusable settings before the server starts; connections open
+lazily), `async migrate(settings)` and `instrument(tracer_provider)`; nothing else changes.
 """
 
 from __future__ import annotations

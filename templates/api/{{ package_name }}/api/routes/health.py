@@ -9,12 +9,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import FastAPI, Request, Response
 
 from ...observability.lifecycle import Lifecycle
 from ...observability.metrics import exposition
-
-router = APIRouter(include_in_schema=False)
 
 PROBE_PATHS = ("/healthz", "/readyz", "/startupz", "/metrics")
 
@@ -30,25 +28,29 @@ def _json(ok: bool, body: dict[str, Any]) -> Response:
     return Response(json.dumps(body), status_code=200 if ok else 503, media_type="application/json")
 
 
-@router.get("/healthz")
 async def healthz(request: Request) -> Response:
     """Liveness: 200 while the process can serve. Never checks dependencies."""
     return _json(*_lifecycle(request).liveness())
 
 
-@router.get("/startupz")
 async def startupz(request: Request) -> Response:
     """Startup: 200 once initialisation has finished."""
     return _json(*_lifecycle(request).startup())
 
 
-@router.get("/readyz")
 async def readyz(request: Request) -> Response:
     """Readiness: 200 when every dependency answers and the service is not draining."""
     return _json(*(await _lifecycle(request).readiness()))
 
 
-@router.get("/metrics")
 async def metrics() -> Response:
+    """Prometheus text format."""
     body, content_type = exposition()
     return Response(body, media_type=content_type)
+
+
+def add_probe_routes(app: FastAPI) -> None:
+    app.add_api_route("/healthz", healthz, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/readyz", readyz, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/startupz", startupz, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/metrics", metrics, methods=["GET"], include_in_schema=False)
