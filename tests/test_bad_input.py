@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import subprocess
+import sys
 from contextlib import chdir
 from pathlib import Path
 
@@ -276,6 +278,25 @@ class TestTemplateSource:
         before = snapshot(workdir)
         result = run_create(workdir, "svc", "--defaults", "--template", "file:///no/such/repo.git")
         assert_refused(result, "could not be read as a git repository")
+        assert snapshot(workdir) == before
+
+
+class TestEnvironment:
+    def test_without_git_on_path(self, workdir: Path) -> None:
+        """No git at all: one sentence saying so, exit 2, nothing written (a real process)."""
+        before = snapshot(workdir)
+        env = {**os.environ, "PATH": str(workdir / "no-such-bin")}
+        proc = subprocess.run(
+            [sys.executable, "-m", "newservice", "create", "svc", "--defaults"],
+            cwd=workdir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.count("\n") == 1 and "git is not installed" in proc.stderr
+        assert "Traceback" not in proc.stderr
         assert snapshot(workdir) == before
 
 

@@ -13,6 +13,7 @@ __all__ = [
     "BadAnswerError",
     "CancelledError",
     "DirtyTreeError",
+    "GitMissingError",
     "MissingAnswersError",
     "NewserviceError",
     "NotAServiceError",
@@ -84,6 +85,10 @@ class ServiceTypeChangeError(UserError):
 
 class UpdateFailedError(UserError):
     """copier refused the update with a message meant for the user (e.g. a downgrade)."""
+
+
+class GitMissingError(UserError):
+    """git is not installed: nothing can be versioned or updated."""
 
 
 class CancelledError(UserError):

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
+
+from .errors import GitMissingError
 
 # Commits made by newservice (the template cache, a new service's first commit when the user has
 # no git identity) need an author; git refuses to guess one on a fresh machine.
@@ -34,15 +37,23 @@ def git(
 ) -> str:
     """Run `git args...` and return its stdout; raise GitError when it fails and `check` is set."""
     full_env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", **(env or {})}
-    proc = subprocess.run(
-        ["git", *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    try:
+        proc = subprocess.run(
+            ["git", *args],
+            cwd=cwd,
+            env=full_env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except FileNotFoundError:
+        if shutil.which("git", path=full_env.get("PATH")):
+            raise  # git exists: the missing file is the working folder, a bug to surface
+        raise GitMissingError(
+            "git is not installed (or not on PATH); newservice and copier need git to version "
+            "templates and to create the service's repository"
+        ) from None
     if check and proc.returncode != 0:
         raise GitError(list(args), proc.stderr)
     return proc.stdout
