@@ -280,6 +280,13 @@ class TestTemplateSource:
         assert_refused(result, "could not be read as a git repository")
         assert snapshot(workdir) == before
 
+    def test_url_copier_would_not_clone(self, workdir: Path) -> None:
+        """A file:// URL without .git is a folder to copier, not a repo: refused with the fix."""
+        before = snapshot(workdir)
+        result = run_create(workdir, "svc", "--defaults", "--template", "file:///srv/templates")
+        assert_refused(result, "is not a git URL that copier clones", "git+file:///srv/templates")
+        assert snapshot(workdir) == before
+
 
 class TestEnvironment:
     def test_without_git_on_path(self, workdir: Path) -> None:

@@ -134,6 +134,29 @@ class TestCleanUpdate:
         assert answers(service_v1)["_commit"] == "v1"
 
 
+class TestUrlSource:
+    def test_a_url_source_is_recorded_as_given_and_updates(
+        self, template_repo: Path, tmp_path: Path
+    ) -> None:
+        """--template as a URL (git+file://, as a fork on a git server would be): `_src_path`
+        keeps the URL, and `newservice update` follows it to v2."""
+        url = f"git+{template_repo.as_uri()}"
+        result = create_service(
+            {"service_name": "orders"},
+            tmp_path / "orders",
+            template=url,
+            vcs_ref="v1",
+            defaults=True,
+        )
+        service = result.destination
+        assert answers(service)["_src_path"] == url
+        assert answers(service)["_commit"] == "v1"
+        update = CliRunner().invoke(app, ["update", str(service)])
+        assert update.exit_code == 0, update.output
+        assert answers(service)["_commit"] == "v2"
+        assert "line two: v2" in (service / PROBE).read_text()
+
+
 class TestRefusedOrConflicting:
     def test_conflicting_edit_is_listed_and_exits_1(self, service_v1: Path) -> None:
         """An edit of the very line the template changed is a conflict: listed, exit status 1."""

@@ -104,7 +104,7 @@ def check_template_source(template: str, vcs_ref: str | None) -> TemplateSource:
                 "of newservice's template repo (copier.yml and templates/)"
             )
         url = str(path)
-    refs = read_refs(url, f"--template {template}")
+    refs = read_refs(git_url(url, f"--template {template}"), f"--template {template}")
     tags = [name for kind, name in refs if kind == "tags" and _version(name)]
     if not tags:
         raise TemplateSourceError(
@@ -119,7 +119,8 @@ def check_template_source(template: str, vcs_ref: str | None) -> TemplateSource:
 def check_ref(url: str, ref: str | None, described: str | None = None) -> None:
     """Raise TemplateSourceError unless `url` can be read and `ref` (if given) is one of its
     tags, branches or commits. `described` names the source in the message."""
-    refs = read_refs(url, described or f"the template source {url}")
+    described = described or f"the template source {url}"
+    refs = read_refs(git_url(url, described), described)
     if ref:
         _check_ref_in(refs, url, ref, url)
 
@@ -143,6 +144,22 @@ def _check_ref_in(refs: list[tuple[str, str]], url: str, ref: str, shown: str) -
         f"--vcs-ref {ref} is not a tag, branch or commit of {shown}; "
         f"its version tags are: {', '.join(tags) or 'none'}"
     )
+
+
+def git_url(source: str, described: str) -> str:
+    """What git itself is given for a copier source (copier expands gh:, gl:, git+...);
+    raise TemplateSourceError when copier would not treat `source` as a git repository."""
+    if not source.startswith(_REMOTE_PREFIXES):
+        return source
+    from copier._vcs import get_repo
+
+    expanded = get_repo(source)
+    if expanded is None:
+        raise TemplateSourceError(
+            f"{described} is not a git URL that copier clones; write it as "
+            f"https://host/org/repo.git, git@host:org/repo.git, git+{source} or a local path"
+        )
+    return str(expanded)
 
 
 def read_refs(url: str, described: str) -> list[tuple[str, str]]:
