@@ -394,7 +394,10 @@ class TestLiveContract:
             # A last event after the rest: once it is handled, every earlier delivery was seen.
             worker_repo.cli(env, "publish", "--id", f"last-{queue}")
             wait_for_rows(database_url, total + 1, 60)
-            assert restarted.metric("worker_messages_duplicate_total") == 0
+            duplicates = restarted.metric("worker_messages_duplicate_total")
+            assert duplicates == 0, "redelivered after a drain:\n" + "\n".join(
+                line for line in log.read_text().splitlines() if "duplicate event" in line
+            )
         finally:
             assert restarted.stop(signal.SIGTERM, 30) == 0
         assert counts(database_url) == (total + 1, total + 1, total + 1)

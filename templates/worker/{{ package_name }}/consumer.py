@@ -21,7 +21,10 @@ class Consumer:
         self._broker = broker
         self._processor = processor
         self._concurrency = concurrency
-        self._tasks: set[asyncio.Task[None]] = set()
+        # Several batches in flight at once: while one waits for its commit, the next is read.
+        self._batch = max(1, concurrency // 4)
+        # Each fetched batch is one task; the value is how many messages it holds.
+        self._tasks: dict[asyncio.Task[None], int] = {}
         self._slot_freed = asyncio.Event()
         self._stopping = asyncio.Event()
 
@@ -33,26 +36,26 @@ class Consumer:
     async def run(self, drain_timeout: float) -> bool:
         """Consume until stopped; True when every in-flight message finished in time."""
         while not self._stopping.is_set():
-            free = self._concurrency - len(self._tasks)
+            free = self._concurrency - sum(self._tasks.values())
             if free <= 0:
                 self._slot_freed.clear()
                 await self._slot_freed.wait()
                 continue
             try:
-                deliveries = await self._broker.fetch(free, FETCH_WAIT_SECONDS)
+                deliveries = await self._broker.fetch(min(free, self._batch), FETCH_WAIT_SECONDS)
             except Exception:
                 logger.exception("fetching from the broker failed; trying again in 1 s")
                 await asyncio.sleep(1)
                 continue
-            for delivery in deliveries:
-                task = asyncio.create_task(self._processor.process(delivery))
-                self._tasks.add(task)
+            if deliveries:
+                task = asyncio.create_task(self._processor.process_batch(deliveries))
+                self._tasks[task] = len(deliveries)
                 task.add_done_callback(self._finished)
         await self._broker.stop_fetching()
         return await self._drain(drain_timeout)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
+        self._tasks.pop(task, None)
         self._slot_freed.set()
         if not task.cancelled() and (error := task.exception()) is not None:
             logger.error("handling a message failed unexpectedly", exc_info=error)
@@ -60,7 +63,8 @@ class Consumer:
     async def _drain(self, within: float) -> bool:
         if not self._tasks:
             return True
-        logger.info("draining in-flight messages", extra={"in_flight": len(self._tasks)})
+        in_flight = sum(self._tasks.values())
+        logger.info("draining in-flight messages", extra={"in_flight": in_flight})
         _, pending = await asyncio.wait(set(self._tasks), timeout=within)
         for task in pending:
             task.cancel()  # never acked: the broker delivers it again

@@ -1,20 +1,25 @@
-"""What happens to one delivered message: parse, handle with retries, then ack or dead-letter.
+"""What happens to delivered messages: parse, handle, then ack or dead-letter.
 
-Broker-independent: every broker module hands over `Delivery` objects and this decides.
+Broker-independent: every broker module hands over `Delivery` objects and this decides. A fetched
+batch is first handled in one transaction (one commit for all, see `handle_batch`); if that
+fails, each event is handled on its own with retries, so one poison event cannot hold back the
+others and ends alone in the dead-letter destination.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import Sequence
 
 from opentelemetry import propagate, trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .brokers.base import Delivery
 from .events import MalformedEvent, OrderCreatedEvent, parse_event
-from .handler import handle
+from .handler import handle, handle_batch
 from .metrics import DEAD_LETTERED, DUPLICATES, FAILED, HANDLING_SECONDS, IN_FLIGHT, PROCESSED
 from .observability.logs import request_id_var
 from .retry import retrying
@@ -22,6 +27,8 @@ from .settings import Settings
 
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
+
+Parsed = tuple[Delivery, OrderCreatedEvent]
 
 
 class Processor:
@@ -31,34 +38,66 @@ class Processor:
         self._settings = settings
         self._engine = engine
 
-    async def process(self, delivery: Delivery) -> None:
+    async def process_batch(self, deliveries: Sequence[Delivery]) -> None:
         started = time.perf_counter()
-        IN_FLIGHT.inc()
-        # The publisher's trace context travels in the message headers (W3C traceparent).
-        parent = propagate.extract(dict(delivery.headers))
+        IN_FLIGHT.inc(len(deliveries))
+        # Each publisher's trace context travels in its message's headers (W3C traceparent);
+        # the span of a batch links to all of them.
+        links = [
+            Link(trace.get_current_span(propagate.extract(dict(d.headers))).get_span_context())
+            for d in deliveries
+        ]
         span_name = f"{self._settings.QUEUE_NAME} process"
         try:
-            with tracer.start_as_current_span(span_name, context=parent, kind=SpanKind.CONSUMER):
-                await self._process(delivery)
+            with tracer.start_as_current_span(span_name, kind=SpanKind.CONSUMER, links=links):
+                parsed = [p for p in await asyncio.gather(*map(self._parse, deliveries)) if p]
+                if parsed:
+                    await self._handle_batch(parsed)
         finally:
-            IN_FLIGHT.dec()
-            HANDLING_SECONDS.observe(time.perf_counter() - started)
+            IN_FLIGHT.dec(len(deliveries))
+            elapsed = time.perf_counter() - started
+            for _ in deliveries:
+                HANDLING_SECONDS.observe(elapsed)
 
-    async def _process(self, delivery: Delivery) -> None:
+    async def _parse(self, delivery: Delivery) -> Parsed | None:
         try:
-            event = parse_event(delivery.body)
+            return delivery, parse_event(delivery.body)
         except MalformedEvent as exc:
             await self._dead_letter(delivery, "malformed", f"malformed: {exc}")
-            return
+            return None
+
+    async def _handle_batch(self, parsed: list[Parsed]) -> None:
+        if len(parsed) > 1:
+            try:
+                new_ids = await handle_batch(self._engine, [event for _, event in parsed])
+            except Exception as exc:
+                logger.warning(
+                    "batch failed; handling its events one by one", extra={"error": repr(exc)}
+                )
+            else:
+                await asyncio.gather(*(delivery.ack() for delivery, _ in parsed))
+                counted: set[str] = set()
+                for _, event in parsed:
+                    if event.id in new_ids and event.id not in counted:
+                        counted.add(event.id)
+                        PROCESSED.inc()
+                    else:
+                        DUPLICATES.inc()
+                        logger.info(
+                            "duplicate event acked without effect", extra={"event_id": event.id}
+                        )
+                return
+        await asyncio.gather(*(self._handle_one(delivery, event) for delivery, event in parsed))
+
+    async def _handle_one(self, delivery: Delivery, event: OrderCreatedEvent) -> None:
         # Every log line written while handling this event carries its id (as `request_id`).
         token = request_id_var.set(event.id)
         try:
-            trace.get_current_span().set_attribute("messaging.message.id", event.id)
-            await self._handle(delivery, event)
+            await self._handle_with_retries(delivery, event)
         finally:
             request_id_var.reset(token)
 
-    async def _handle(self, delivery: Delivery, event: OrderCreatedEvent) -> None:
+    async def _handle_with_retries(self, delivery: Delivery, event: OrderCreatedEvent) -> None:
         settings = self._settings
         policy = retrying(
             settings.MAX_ATTEMPTS, settings.RETRY_INITIAL_DELAY, settings.RETRY_MAX_DELAY
@@ -76,7 +115,6 @@ class Processor:
         await delivery.ack()
         if first_time:
             PROCESSED.inc()
-            logger.debug("event handled", extra={"event_id": event.id})
         else:
             DUPLICATES.inc()
             logger.info("duplicate event acked without effect", extra={"event_id": event.id})
