@@ -260,3 +260,37 @@ class TestDatabaseOutage:
                 assert service.process is not None and service.process.pid == pid
                 assert service.process.poll() is None, "the service restarted or died"
                 assert service.stop() == 0
+
+
+class TestSigtermPastTheBudget:
+    def test_requests_outlasting_shutdown_timeout_are_cut_and_the_exit_is_still_in_time(
+        self, pg_project: ApiProject, database_factory: Callable[[], str], tmp_path: Path
+    ) -> None:
+        """A database that never answers cannot hold the pod past SHUTDOWN_TIMEOUT: exit 0."""
+        budget = 4
+        with TcpProxy("127.0.0.1", 5432) as proxy:
+            env = {
+                **_environment(pg_project, database_factory, proxy),
+                "SHUTDOWN_TIMEOUT": str(budget),
+            }
+            with running_service(pg_project, tmp_path, **env) as service:
+                service.wait_for("/readyz")
+                seconds, code = asyncio.run(_stuck_then_sigterm(service, proxy))
+            assert code == 0, service.output()
+            assert seconds <= budget, f"exited {seconds:.2f} s after SIGTERM (budget {budget} s)"
+
+
+async def _stuck_then_sigterm(service: Service, proxy: TcpProxy) -> tuple[float, int]:
+    async with httpx.AsyncClient(base_url=service.url, timeout=60) as client:
+        order = (await client.post("/api/v1/orders", json=ORDER)).json()["id"]
+        proxy.hold()  # and never released: these requests cannot finish
+        stuck = [asyncio.create_task(client.get(f"/api/v1/orders/{order}")) for _ in range(8)]
+        while _in_progress(service) < len(stuck) + 1:
+            await asyncio.sleep(0.02)
+        assert service.process is not None
+        service.process.send_signal(signal.SIGTERM)
+        sent = time.monotonic()
+        code = await asyncio.to_thread(service.process.wait, 30)
+        seconds = time.monotonic() - sent
+        await asyncio.gather(*stuck, return_exceptions=True)
+    return seconds, code
