@@ -104,3 +104,46 @@ class TestStructure:
             assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"]["key"] == "DATABASE_URL"
             assert pod["initContainers"][0]["command"][-1] == "migrate"
         assert not any("value" in e for e in env.values()), "secrets only from a Secret"
+
+
+class TestAnswers:
+    def test_non_default_answers_reach_code_manifests_and_ci(
+        self, tmp_path_factory: pytest.TempPathFactory
+    ) -> None:
+        """port, replicas, resources, shutdown timeout, registry and Python version are used."""
+        from tests.support.render import render
+
+        answers = {
+            "service_name": "billing-api",
+            "database": "none",
+            "port": 9000,
+            "replicas": 2,
+            "cpu_request": "250m",
+            "memory_request": "256Mi",
+            "cpu_limit": "1",
+            "memory_limit": "1Gi",
+            "shutdown_timeout": 45,
+            "image_registry": "registry.example.com/team",
+        }
+        repo = render(tmp_path_factory.mktemp("api-answers") / "repo", "api", **answers)
+        k8s = repo / "deploy" / "k8s"
+        deployment = yaml.safe_load((k8s / "deployment.yaml").read_text())
+        pod = deployment["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        assert deployment["spec"]["replicas"] == 2
+        assert container["ports"][0]["containerPort"] == 9000
+        assert container["image"].startswith("registry.example.com/team/billing-api:")
+        assert container["resources"] == {
+            "requests": {"cpu": "250m", "memory": "256Mi"},
+            "limits": {"cpu": "1", "memory": "1Gi"},
+        }
+        pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+        assert pod["terminationGracePeriodSeconds"] > 45 + pre_stop
+        assert yaml.safe_load((k8s / "hpa.yaml").read_text())["spec"]["minReplicas"] == 2
+        config = yaml.safe_load((k8s / "configmap.yaml").read_text())["data"]
+        assert (config["PORT"], config["SHUTDOWN_TIMEOUT"]) == ("9000", "45")
+        settings = (repo / "billing_api" / "settings.py").read_text()
+        assert "default=9000" in settings
+        assert "default=45" in settings
+        assert "EXPOSE 9000" in (repo / "Dockerfile").read_text()
+        validate_manifests(repo)
