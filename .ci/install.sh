@@ -8,7 +8,8 @@ export DEBIAN_FRONTEND=noninteractive
 # podman, buildah, runc, debootstrap: build and run generated Dockerfiles on a local Debian base
 # image (../shared/CONTAINERS.md). fuse-overlayfs is not needed: root uses the overlay driver.
 # prometheus-pushgateway: the real Pushgateway the cron job's metrics are pushed to in its tests.
-APT_PACKAGES=(podman buildah runc debootstrap prometheus-pushgateway)
+# prometheus: the real server that scrapes the generated API and worker (test_prometheus_scrape.py).
+APT_PACKAGES=(podman buildah runc debootstrap prometheus-pushgateway prometheus)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
