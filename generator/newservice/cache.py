@@ -19,11 +19,14 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from filelock import FileLock
 from packaging.version import InvalidVersion, Version
 
 from .git import FALLBACK_IDENTITY, git
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 # What a template source of this layout holds (the repo root is the copier template).
 TEMPLATE_ENTRIES = ("copier.yml", "questions", "templates")
@@ -45,12 +48,16 @@ def materialize(content_root: Path, version: str) -> tuple[Path, str]:
     """Return (cache repo, tag) holding `content_root`'s template, committing it if new."""
     root = cache_root()
     repo = root / "template"
+    index_file = root / "template-index.json"
+    files = content_files(content_root)
+    fingerprint = _fingerprint(content_root, files, version)
+    # The steady state needs no lock: the index is replaced atomically and tags never move.
+    tag = _load_index(index_file).get(fingerprint)
+    if tag and _has_tag(repo, tag):
+        return repo, tag
     root.mkdir(parents=True, exist_ok=True)
-    with _lock(root):
-        index_file = root / "template-index.json"
+    with lock():
         index = _load_index(index_file)
-        files = content_files(content_root)
-        fingerprint = _fingerprint(content_root, files, version)
         tag = index.get(fingerprint)
         if tag and _has_tag(repo, tag):
             return repo, tag
@@ -60,7 +67,12 @@ def materialize(content_root: Path, version: str) -> tuple[Path, str]:
         return repo, tag
 
 
-def _lock(root: Path) -> FileLock:
+def lock() -> FileLock:
+    """The lock of the cache folder (filelock is imported only when a lock is needed)."""
+    from filelock import FileLock
+
+    root = cache_root()
+    root.mkdir(parents=True, exist_ok=True)
     return FileLock(str(root / "template.lock"), timeout=_LOCK_TIMEOUT)
 
 
@@ -75,7 +87,7 @@ def reading(url: str) -> Iterator[None]:
     if Path(url) != root / "template":
         yield
         return
-    with _lock(root):
+    with lock():
         yield
 
 

@@ -12,12 +12,15 @@ import re
 import shutil
 import uuid
 from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import jinja_cache
 from .answers import Asker, collect_answers
-from .cache import reading
+from .cache import cache_root, reading
+from .checkout import cached_checkout, use_checkout
 from .errors import BadAnswerError, OutputFolderError
 from .git import commit_with_fallback_identity, git
 from .source import TemplateSource, resolve_source
@@ -61,6 +64,7 @@ def create_service(
     else:
         check_destination(output.absolute())
     source = resolve_source(template, vcs_ref)
+    checkout = cached_checkout(source.url, source.ref)
     with _fresh_worker_class()(
         src_path=source.url,
         vcs_ref=source.ref,
@@ -72,18 +76,25 @@ def create_service(
     ) as worker:
         from .questions import Questionnaire
 
-        with reading(source.url):  # copier clones the source here, once
-            questions = Questionnaire(worker, template or source.url)
-        answers = collect_answers(questions, given, defaults=defaults, asker=asker)
-        destination = (output or Path(answers["service_name"])).absolute()
-        check_destination(destination)
-        resolved = TemplateSource(source.url, worker.template.commit)
-        worker.data = answers
-        if pretend:
-            worker.dst_path = destination
-            _run_copy(worker)
-            return CreateResult(destination, answers, resolved, [], pretend=True)
-        return _render_and_move(worker, destination, answers, resolved)
+        if checkout is not None:
+            use_checkout(worker.template, checkout)
+        code_cache = jinja_cache.attach(worker.jinja_env, cache_root() / "jinja")
+        try:
+            # Without a ready checkout copier clones the source here, once.
+            with reading(source.url) if checkout is None else nullcontext():
+                questions = Questionnaire(worker, template or source.url)
+            answers = collect_answers(questions, given, defaults=defaults, asker=asker)
+            destination = (output or Path(answers["service_name"])).absolute()
+            check_destination(destination)
+            resolved = TemplateSource(source.url, worker.template.commit)
+            worker.data = answers
+            if pretend:
+                worker.dst_path = destination
+                _run_copy(worker)
+                return CreateResult(destination, answers, resolved, [], pretend=True)
+            return _render_and_move(worker, destination, answers, resolved)
+        finally:
+            code_cache.save()
 
 
 def _fresh_worker_class() -> type:
