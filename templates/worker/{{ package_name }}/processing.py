@@ -41,15 +41,17 @@ class Processor:
     async def process_batch(self, deliveries: Sequence[Delivery]) -> None:
         started = time.perf_counter()
         IN_FLIGHT.inc(len(deliveries))
-        # Each publisher's trace context travels in its message's headers (W3C traceparent);
-        # the span of a batch links to all of them.
-        links = [
-            Link(trace.get_current_span(propagate.extract(dict(d.headers))).get_span_context())
-            for d in deliveries
-        ]
+        # Each publisher's trace context travels in its message's headers (W3C traceparent).
+        # The span of a batch links to all of them; a batch of one continues its trace.
+        contexts = [propagate.extract(dict(delivery.headers)) for delivery in deliveries]
+        remote = [trace.get_current_span(context).get_span_context() for context in contexts]
+        links = [Link(span_context) for span_context in remote if span_context.is_valid]
+        parent = contexts[0] if len(contexts) == 1 else None
         span_name = f"{self._settings.QUEUE_NAME} process"
         try:
-            with tracer.start_as_current_span(span_name, kind=SpanKind.CONSUMER, links=links):
+            with tracer.start_as_current_span(
+                span_name, context=parent, kind=SpanKind.CONSUMER, links=links
+            ):
                 parsed = [p for p in await asyncio.gather(*map(self._parse, deliveries)) if p]
                 if parsed:
                     await self._handle_batch(parsed)
