@@ -46,13 +46,13 @@ TIMED_REDELIVERY = {"nats", "redis", "sqs"}
 pytestmark = pytest.mark.timeout(600)
 
 
-def eventually(check: Callable[[], bool], within: float, what: str) -> None:
+def eventually(check: Callable[[], bool], within: float, what: str, poll: float = 0.1) -> None:
     """Poll `check` until it is true; fail naming `what` after `within` seconds."""
     deadline = time.monotonic() + within
     while not check():
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {within:g} s waiting for {what}")
-        time.sleep(0.1)
+        time.sleep(poll)
 
 
 @dataclass
@@ -292,8 +292,10 @@ class TestLiveContract:
         worker_repo.cli(env, "migrate")
         worker_repo.cli(env, "publish", "--count", "1000")
         log = tmp_path / "worker.log"
-        worker = worker_repo.start(env, log)
-        wait_for_rows(database_url, 150, 120)
+        # Sending takes 2 ms here, so that even an idle machine is mid-stream at the kill.
+        wrapper = script(tmp_path, "wrapper.py", WRAPPER)
+        worker = worker_repo.start({**env, "TEST_SEND_DELAY": "0.002"}, log, wrapper)
+        eventually(lambda: counts(database_url)[0] >= 50, 120, "50 notifications", poll=0.02)
         worker.stop(signal.SIGKILL, 10)
         assert counts(database_url)[0] < 1000, "the kill came too late to prove anything"
         worker = worker_repo.start(env, log)
