@@ -37,7 +37,7 @@ def venv_for(project: Path, extras: str = "dev") -> Path:
     with FileLock(str(venv) + ".lock"):
         if not marker.exists():
             uv = [sys.executable, "-m", "uv"]
-            subprocess.run([*uv, "venv", "--quiet", "--python", sys.executable, str(venv)], check=True)
+            subprocess.run([*uv, "venv", "--quiet", "--clear", "--python", sys.executable, str(venv)], check=True)
             env = {**os.environ, "VIRTUAL_ENV": str(venv)}
             # `python -m uv pip` targets the interpreter that ran it, not VIRTUAL_ENV: name the venv.
             target = ["--python", str(venv / "bin" / "python")]
