@@ -1,1 +1,1 @@
-"""Helpers shared by the generator's tests: rendering, generated-repo venvs, real services, linters."""
+"""Helpers shared by the generator's tests: rendering, venvs, real services, linters."""

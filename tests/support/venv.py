@@ -37,15 +37,25 @@ def venv_for(project: Path, extras: str = "dev") -> Path:
     with FileLock(str(venv) + ".lock"):
         if not marker.exists():
             uv = [sys.executable, "-m", "uv"]
-            subprocess.run([*uv, "venv", "--quiet", "--clear", "--python", sys.executable, str(venv)], check=True)
+            subprocess.run(
+                [*uv, "venv", "--quiet", "--clear", "--python", sys.executable, str(venv)],
+                check=True,
+            )
             env = {**os.environ, "VIRTUAL_ENV": str(venv)}
-            # `python -m uv pip` targets the interpreter that ran it, not VIRTUAL_ENV: name the venv.
+            # `python -m uv pip` targets the interpreter that ran it, not VIRTUAL_ENV: name it.
             target = ["--python", str(venv / "bin" / "python")]
             subprocess.run(
                 # Bytecode compiled once here: with PYTHONDONTWRITEBYTECODE set (as on these
                 # machines) every test process would otherwise recompile its imports (~2 s each).
-                [*uv, "pip", "install", "--quiet", "--compile-bytecode", *target,
-                 f"{project}[{extras}]"],
+                [
+                    *uv,
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--compile-bytecode",
+                    *target,
+                    f"{project}[{extras}]",
+                ],
                 check=True,
                 env=env,
             )
@@ -56,7 +66,9 @@ def venv_for(project: Path, extras: str = "dev") -> Path:
     return venv
 
 
-def run_in(project: Path, venv: Path, *args: str, timeout: float = 600, **kwargs) -> subprocess.CompletedProcess[str]:
+def run_in(
+    project: Path, venv: Path, *args: str, timeout: float = 600, **kwargs
+) -> subprocess.CompletedProcess[str]:
     """Run a command from `venv`'s bin folder inside `project`, with `project` on PYTHONPATH."""
     env = {**os.environ, **kwargs.pop("env", {})}
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env['PATH']}"
