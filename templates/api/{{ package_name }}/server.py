@@ -12,6 +12,7 @@ On SIGTERM (Kubernetes stopping the pod, after the preStop delay):
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import socket
@@ -82,6 +83,12 @@ def serve(app: FastAPI, settings: Settings, lifecycle: Lifecycle) -> int:
     server = GracefulServer(config, lifecycle)
     signal.signal(signal.SIGTERM, _exit_after_drain)
     signal.signal(signal.SIGINT, _exit_after_drain)
+    # What exists now (imported modules, the app and its routes) lives as long as the process:
+    # freeze it out of the collector's generations so that full collections scan only what
+    # requests allocate. Those scans were the tail latency: /healthz p99 at 64 connections went
+    # from ~36 ms to ~14 ms (benchmarks/bench_api.py).
+    gc.collect()
+    gc.freeze()
     server.run()
     if not server.started:
         logger.error("the service did not start")
