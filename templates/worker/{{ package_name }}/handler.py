@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -53,6 +53,32 @@ async def handle(engine: AsyncEngine, event: OrderCreatedEvent) -> bool:
     return True
 
 
+# The whole batch in ONE statement, so one round trip however many events: the inbox claim (a
+# data-modifying CTE) and the notifications of the ids it claimed. The rows travel as arrays, so
+# the statement has one shape for every batch size and the driver prepares it once. An id already
+# in the inbox is not returned by the CTE, so it gets no notification.
+CLAIM_AND_RECORD = text(
+    """
+    WITH claimed AS (
+        INSERT INTO inbox (event_id)
+        SELECT unnest(CAST(:event_ids AS varchar[]))
+        ON CONFLICT (event_id) DO NOTHING
+        RETURNING event_id
+    )
+    INSERT INTO notifications (event_id, order_id, recipient, message)
+    SELECT n.event_id, n.order_id, n.recipient, n.message
+    FROM unnest(
+        CAST(:event_ids AS varchar[]),
+        CAST(:order_ids AS varchar[]),
+        CAST(:recipients AS varchar[]),
+        CAST(:messages AS text[])
+    ) AS n (event_id, order_id, recipient, message)
+    JOIN claimed USING (event_id)
+    RETURNING event_id
+    """
+)
+
+
 async def handle_batch(engine: AsyncEngine, events: Sequence[OrderCreatedEvent]) -> set[str]:
     """Record every event of `events` not handled before, all in ONE transaction; the new ids.
 
@@ -60,30 +86,23 @@ async def handle_batch(engine: AsyncEngine, events: Sequence[OrderCreatedEvent])
     together, or neither does), for the price of one commit instead of one per event: commits
     wait for the disk, so they bound the throughput. An id repeated in `events` counts once.
     """
-    unique_ids = list(dict.fromkeys(event.id for event in events))
-    claim = (
-        pg_insert(inbox)
-        .values([{"event_id": event_id} for event_id in unique_ids])
-        .on_conflict_do_nothing(index_elements=[inbox.c.event_id])
-        .returning(inbox.c.event_id)
-    )
+    first_of_each: dict[str, OrderCreatedEvent] = {}
+    for event in events:
+        first_of_each.setdefault(event.id, event)
+    # In id order: two batches sharing ids then lock their inbox rows in the same order.
+    composed = [compose(first_of_each[event_id]) for event_id in sorted(first_of_each)]
     async with engine.begin() as connection:
-        new_ids = set((await connection.execute(claim)).scalars())
-        first_of_each = {event.id: event for event in reversed(events) if event.id in new_ids}
-        composed = [compose(event) for event in first_of_each.values()]
-        if composed:
-            await connection.execute(
-                insert(notifications),
-                [
-                    {
-                        "event_id": n.event_id,
-                        "order_id": n.order_id,
-                        "recipient": n.recipient,
-                        "message": n.message,
-                    }
-                    for n in composed
-                ],
-            )
+        result = await connection.execute(
+            CLAIM_AND_RECORD,
+            {
+                "event_ids": [n.event_id for n in composed],
+                "order_ids": [n.order_id for n in composed],
+                "recipients": [n.recipient for n in composed],
+                "messages": [n.message for n in composed],
+            },
+        )
+        new_ids = set(result.scalars())
         for notification in composed:
-            await notifier.send(notification)
+            if notification.event_id in new_ids:
+                await notifier.send(notification)
     return new_ids

@@ -82,12 +82,14 @@ class Processor:
                 for _, event in parsed:
                     if event.id in new_ids and event.id not in counted:
                         counted.add(event.id)
-                        PROCESSED.inc()
                     else:
-                        DUPLICATES.inc()
                         logger.info(
                             "duplicate event acked without effect", extra={"event_id": event.id}
                         )
+                PROCESSED.inc(len(counted))
+                DUPLICATES.inc(len(parsed) - len(counted))
+                if counted:
+                    logger.info("events handled", extra={"event_ids": sorted(counted)})
                 return
         await asyncio.gather(*(self._handle_one(delivery, event) for delivery, event in parsed))
 
@@ -117,6 +119,7 @@ class Processor:
         await delivery.ack()
         if first_time:
             PROCESSED.inc()
+            logger.info("events handled", extra={"event_ids": [event.id]})
         else:
             DUPLICATES.inc()
             logger.info("duplicate event acked without effect", extra={"event_id": event.id})
