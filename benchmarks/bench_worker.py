@@ -4,8 +4,8 @@ For each broker, in one run and side by side:
 - raw: the generated worker's own consume loop and broker module, with a handler that only acks
   (no database): what the broker and its client give;
 - idempotent: the generated worker as it runs in production (parse, inbox + notification in one
-  PostgreSQL transaction per fetched batch, log line, ack after commit), same concurrency
-  (CONCURRENCY=64, the default).
+  PostgreSQL transaction per fetched batch, one log line per batch, ack after commit), same
+  concurrency (CONCURRENCY=64, the default).
 Each pass consumes 10,000 events published beforehand (the publish is not timed); the clock runs
 from the first delivery to the last settled one. p99 is the exact 99th percentile of the
 per-message handling time of the idempotent pass (receive -> ack).
