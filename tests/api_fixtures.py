@@ -16,16 +16,16 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 
 from tests.support.render import render
-from tests.support.services import require
+from tests.support.services import fresh_database, require
 from tests.support.venv import run_in, venv_for
 
 # One rendered repo per database; the names differ so that a '-' -> '_' package is exercised too.
@@ -78,19 +78,8 @@ def postgres_server_fixture() -> str:
 @pytest.fixture(scope="session", name="database_factory")
 def database_factory_fixture(postgres_server: str) -> Iterator[Callable[[], str]]:
     """Makes empty databases with unique names on the real server; drops them at the end."""
-    created: list[str] = []
-
-    def create() -> str:
-        name = f"api_{uuid.uuid4().hex[:16]}"
-        with psycopg.connect(postgres_server, autocommit=True) as connection:
-            connection.execute(f'CREATE DATABASE "{name}"')
-        created.append(name)
-        return postgres_server.rsplit("/", 1)[0] + f"/{name}"
-
-    yield create
-    with psycopg.connect(postgres_server, autocommit=True) as connection:
-        for name in created:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with ExitStack() as databases:
+        yield lambda: databases.enter_context(fresh_database("api"))
 
 
 def migrated_database(project: ApiProject, database_factory: Callable[[], str]) -> str:

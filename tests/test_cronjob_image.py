@@ -13,7 +13,7 @@ import pytest
 
 from tests.support import container
 from tests.support.render import render
-from tests.support.services import require
+from tests.support.services import fresh_database
 
 pytestmark = pytest.mark.slow
 
@@ -30,15 +30,8 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def database() -> Iterator[str]:
-    server = require("postgresql")
-    name = f"cronjob_image_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield server.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with psycopg.connect(server, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database("cronjob_image") as url:
+        yield url
 
 
 def run(image: str, *command: str, env: dict[str, str], detach: bool = False) -> str:

@@ -18,7 +18,6 @@ import subprocess
 import threading
 import time
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
@@ -29,7 +28,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.render import render
-from tests.support.services import require
+from tests.support.services import fresh_database
 from tests.support.venv import run_in, venv_for
 
 SLOT = "2026-11-25T02:00"  # reports on 2026-11-24 (UTC, the default zone)
@@ -50,18 +49,10 @@ def venv(repo: Path) -> Path:
 @pytest.fixture(scope="module")
 def database(repo: Path, venv: Path) -> Iterator[str]:
     """A database of this test run, migrated by the job's own `migrate` command, then dropped."""
-    server = require("postgresql")
-    name = f"cronjob_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = server.rsplit("/", 1)[0] + f"/{name}"
-    try:
+    with fresh_database("cronjob") as url:
         migrated = run_in(repo, venv, "python", "-m", PACKAGE, "migrate", env={"DATABASE_URL": url})
         assert migrated.returncode == 0, migrated.stdout + migrated.stderr
         yield url
-    finally:
-        with psycopg.connect(server, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 
 from tests.api_fixtures import (  # noqa: F401  (the *_fixture names are pytest fixtures)
@@ -34,7 +33,7 @@ from tests.api_fixtures import (  # noqa: F401  (the *_fixture names are pytest 
     running_service,
 )
 from tests.support.render import render
-from tests.support.services import require
+from tests.support.services import fresh_database, require, stop_process
 from tests.support.venv import run_in, venv_for
 
 pytestmark = pytest.mark.timeout(300)
@@ -156,12 +155,7 @@ def prometheus_scraping(binary: str, workdir: Path, jobs: dict[str, int]) -> Ite
         eventually(ready, 30, "prometheus /-/ready")
         yield prometheus
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 def assert_scraped_cleanly(prometheus: Prometheus, job: str) -> None:
@@ -219,13 +213,8 @@ class TestApiScrape:
 @pytest.fixture
 def worker_database() -> Iterator[str]:
     """A fresh PostgreSQL database for the worker (dropped afterwards)."""
-    admin = require("postgresql")
-    name = f"scrape_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    yield admin.rsplit("/", 1)[0] + f"/{name}"
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database("scrape") as url:
+        yield url
 
 
 @contextmanager

@@ -35,7 +35,7 @@ from tests.support.checks import (
     validate_workflows,
 )
 from tests.support.render import render
-from tests.support.services import require
+from tests.support.services import fresh_database, require
 from tests.support.venv import run_in, venv_for
 
 BROKERS = ["rabbitmq", "nats", "redis", "kafka", "sqs"]
@@ -142,13 +142,8 @@ def worker_repo(
 @pytest.fixture
 def database_url() -> Iterator[str]:
     """A fresh PostgreSQL database (dropped afterwards)."""
-    admin = require("postgresql")
-    name = f"worker_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    yield admin.rsplit("/", 1)[0] + f"/{name}"
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    with fresh_database("worker") as url:
+        yield url
 
 
 @pytest.fixture

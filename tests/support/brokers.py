@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from .services import is_listening, require
+from .services import is_listening, require, stop_process
 
 # SQS clients sign requests; moto accepts any credentials. Region and keys come from the
 # standard AWS variables, as the generated worker expects.
@@ -76,12 +76,7 @@ def _process(
         _wait_listening(process, port, name, log)
         yield
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 def tansu_binary() -> str:

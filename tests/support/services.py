@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -39,3 +43,32 @@ def require(name: str) -> str:
             pytest.fail(f"{message}, and CI is set: .ci/run must start it")
         pytest.skip(message)
     return url
+
+
+@contextmanager
+def fresh_database(prefix: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database with a unique name; its URL, then it is dropped.
+
+    Unique names keep parallel test processes (pytest -n) from ever sharing a database.
+    """
+    import psycopg
+
+    server = require("postgresql")
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield server.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(server, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def stop_process(process: subprocess.Popen[bytes], grace: float = 10) -> None:
+    """SIGTERM, then SIGKILL if it is still running after `grace` seconds; reap it either way."""
+    process.terminate()
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
