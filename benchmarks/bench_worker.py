@@ -11,6 +11,7 @@ from the first delivery to the last settled one. p99 is the exact 99th percentil
 per-message handling time of the idempotent pass (receive -> ack).
 
     python benchmarks/bench_worker.py [--events 10000] [--brokers rabbitmq,nats,redis,kafka,sqs]
+        [--template OTHER_CHECKOUT]
 
 Needs the `test` extra (tansu, moto) and PostgreSQL, RabbitMQ, NATS and Redis on loopback.
 """
@@ -55,14 +56,15 @@ class Measured:
     def __init__(self, inner, total):
         self.inner, self.total, self.durations = inner, total, []
         self.first = self.last = None
+        self.cpu_first = self.cpu_last = 0.0
         self.done = asyncio.Event()
 
     async def process_batch(self, deliveries):
         started = time.perf_counter()
         if self.first is None:
-            self.first = started
+            self.first, self.cpu_first = started, time.process_time()
         await self.inner.process_batch(deliveries)
-        self.last = time.perf_counter()
+        self.last, self.cpu_last = time.perf_counter(), time.process_time()
         self.durations.extend([self.last - started] * len(deliveries))
         if len(self.durations) >= self.total:
             self.done.set()
@@ -97,6 +99,7 @@ async def consume(settings, inner, total):
     return {
         "rate": total / (measured.last - measured.first),
         "p99_ms": 1000 * durations[int(0.99 * (len(durations) - 1))],
+        "cpu_us": 1e6 * (measured.cpu_last - measured.cpu_first) / total,
     }
 
 
@@ -117,8 +120,10 @@ asyncio.run(main(int(sys.argv[1])))
 """
 
 
-def run_broker(broker: str, endpoint: BrokerEndpoint, events: int, workdir: Path) -> dict:
-    repo = render(workdir / broker, "worker", broker=broker)
+def run_broker(
+    broker: str, endpoint: BrokerEndpoint, events: int, workdir: Path, template: Path | None
+) -> dict:
+    repo = render(workdir / broker, "worker", source=template, broker=broker)
     venv = venv_for(repo)
     name = f"bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(POSTGRES, autocommit=True) as connection:
@@ -148,6 +153,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--brokers", default="rabbitmq,nats,redis,kafka,sqs")
+    parser.add_argument(
+        "--template",
+        type=Path,
+        help="render the worker from this checkout of newservice instead (a before/after run)",
+    )
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
@@ -159,19 +169,20 @@ def main() -> None:
                 endpoint = stack.enter_context(moto_sqs(workdir))
             else:
                 endpoint = BrokerEndpoint(broker, SERVICES[broker][2])
-            result = run_broker(broker, endpoint, args.events, workdir)
+            result = run_broker(broker, endpoint, args.events, workdir, args.template)
             raw, idem = result["raw"], result["idempotent"]
             rows.append(
                 f"| {broker} | {raw['rate']:,.0f} | {idem['rate']:,.0f} | "
-                f"{idem['rate'] / raw['rate']:.2f}x | {idem['p99_ms']:.1f} |"
+                f"{idem['rate'] / raw['rate']:.2f}x | {idem['p99_ms']:.1f} | "
+                f"{raw['cpu_us']:.0f} / {idem['cpu_us']:.0f} |"
             )
             print(rows[-1], flush=True)
     print(f"\n{args.events:,} events per pass, CONCURRENCY=64, LOG_LEVEL=INFO\n")
     print(
         "| broker | raw consume+ack (events/s) | idempotent end-to-end (events/s) | ratio "
-        "| p99 handling (ms) |"
+        "| p99 handling (ms) | worker CPU per event, raw / idempotent (us) |"
     )
-    print("|---|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|")
     print("\n".join(rows))
 
 

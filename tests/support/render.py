@@ -12,17 +12,18 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 CURRENT_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
-def render(dest: Path, service_type: str, **answers: Any) -> Path:
+def render(dest: Path, service_type: str, source: Path | None = None, **answers: Any) -> Path:
     """Render `service_type` with `answers` (defaults for the rest) into `dest` and return it.
 
     The source is this repo's working tree at HEAD plus uncommitted changes (copier includes
-    them for a local HEAD), so tests see the templates exactly as they are on disk.
+    them for a local HEAD), so tests see the templates exactly as they are on disk; `source`
+    names another checkout instead (benchmarks compare two versions this way).
     """
     from copier import run_copy
 
     data = {"service_type": service_type, "python_version": CURRENT_PYTHON, **answers}
     run_copy(
-        str(REPO_ROOT),
+        str(source or REPO_ROOT),
         str(dest),
         data=data,
         defaults=True,

@@ -43,9 +43,13 @@ notifications = Table(
 def async_url(database_url: str) -> str:
     """`postgresql://...` as given by the platform, with the asyncpg driver this code uses."""
     url = make_url(database_url)
-    if url.get_backend_name() != "postgresql":
+    if url.get_backend_name() not in ("postgresql", "postgres"):
         raise ValueError("DATABASE_URL must be a postgresql:// URL")
-    return url.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+    query = dict(url.query)
+    if "sslmode" in query:  # libpq's name; asyncpg calls it ssl and takes the same values
+        query["ssl"] = query.pop("sslmode")
+    url = url.set(drivername="postgresql+asyncpg", query=query)
+    return url.render_as_string(hide_password=False)
 
 
 def create_engine(database_url: str, pool_size: int) -> AsyncEngine:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import insert, text
+import asyncpg
+from sqlalchemy import insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -57,26 +58,24 @@ async def handle(engine: AsyncEngine, event: OrderCreatedEvent) -> bool:
 # data-modifying CTE) and the notifications of the ids it claimed. The rows travel as arrays, so
 # the statement has one shape for every batch size and the driver prepares it once. An id already
 # in the inbox is not returned by the CTE, so it gets no notification.
-CLAIM_AND_RECORD = text(
-    """
+# The whole batch in ONE statement, so one round trip however many events: the inbox claim (a
+# data-modifying CTE) and the notifications of the ids it claimed. The rows travel as arrays, so
+# the statement has one shape for every batch size and the driver prepares it once. An id already
+# in the inbox is not returned by the CTE, so it gets no notification.
+CLAIM_AND_RECORD = """
     WITH claimed AS (
         INSERT INTO inbox (event_id)
-        SELECT unnest(CAST(:event_ids AS varchar[]))
+        SELECT unnest($1::varchar[])
         ON CONFLICT (event_id) DO NOTHING
         RETURNING event_id
     )
     INSERT INTO notifications (event_id, order_id, recipient, message)
     SELECT n.event_id, n.order_id, n.recipient, n.message
-    FROM unnest(
-        CAST(:event_ids AS varchar[]),
-        CAST(:order_ids AS varchar[]),
-        CAST(:recipients AS varchar[]),
-        CAST(:messages AS text[])
-    ) AS n (event_id, order_id, recipient, message)
+    FROM unnest($1::varchar[], $2::varchar[], $3::varchar[], $4::text[])
+        AS n (event_id, order_id, recipient, message)
     JOIN claimed USING (event_id)
     RETURNING event_id
-    """
-)
+"""
 
 
 async def handle_batch(engine: AsyncEngine, events: Sequence[OrderCreatedEvent]) -> set[str]:
@@ -85,24 +84,27 @@ async def handle_batch(engine: AsyncEngine, events: Sequence[OrderCreatedEvent])
     The same guarantee as `handle` for each event (its inbox row and its notification commit
     together, or neither does), for the price of one commit instead of one per event: commits
     wait for the disk, so they bound the throughput. An id repeated in `events` counts once.
+
+    This is the hot path, so it talks to asyncpg directly on a connection of the engine's pool:
+    SQLAlchemy's execution layer costs more CPU per batch than the statement itself.
     """
     first_of_each: dict[str, OrderCreatedEvent] = {}
     for event in events:
         first_of_each.setdefault(event.id, event)
     # In id order: two batches sharing ids then lock their inbox rows in the same order.
     composed = [compose(first_of_each[event_id]) for event_id in sorted(first_of_each)]
-    async with engine.begin() as connection:
-        result = await connection.execute(
-            CLAIM_AND_RECORD,
-            {
-                "event_ids": [n.event_id for n in composed],
-                "order_ids": [n.order_id for n in composed],
-                "recipients": [n.recipient for n in composed],
-                "messages": [n.message for n in composed],
-            },
-        )
-        new_ids = set(result.scalars())
-        for notification in composed:
-            if notification.event_id in new_ids:
-                await notifier.send(notification)
+    async with engine.connect() as connection:
+        driver: asyncpg.Connection = (await connection.get_raw_connection()).driver_connection
+        async with driver.transaction():
+            rows = await driver.fetch(
+                CLAIM_AND_RECORD,
+                [n.event_id for n in composed],
+                [n.order_id for n in composed],
+                [n.recipient for n in composed],
+                [n.message for n in composed],
+            )
+            new_ids = {row[0] for row in rows}
+            for notification in composed:
+                if notification.event_id in new_ids:
+                    await notifier.send(notification)
     return new_ids
