@@ -5,7 +5,7 @@ For each broker, in one run and side by side:
   (no database): what the broker and its client give;
 - idempotent: the generated worker as it runs in production (parse, inbox + notification in one
   PostgreSQL transaction per fetched batch, one log line per batch, ack after commit), same
-  concurrency (CONCURRENCY=64, the default, or the CONCURRENCY variable).
+  concurrency (CONCURRENCY=256, the default, or the CONCURRENCY variable).
 Each round is a raw pass then an idempotent pass, on fresh queues; the rounds alternate so that
 the machine's drift (raw rates swing 1.5x between minutes here) hits both, and the table gives
 medians, with each round's own ratio. Each pass consumes 10,000 events published beforehand (the publish is not timed); the clock runs
@@ -206,7 +206,7 @@ def main() -> None:
             passes = run_broker(broker, endpoint, args.events, args.rounds, workdir, args.template)
             rows.append(summary_row(broker, passes))
             print(rows[-1], flush=True)
-    concurrency = os.environ.get("CONCURRENCY", "64 (the default)")
+    concurrency = os.environ.get("CONCURRENCY", "256 (the default)")
     print(
         f"\n{args.events:,} events per pass, {args.rounds} rounds, CONCURRENCY={concurrency}, "
         "LOG_LEVEL=INFO; medians over the rounds\n"
