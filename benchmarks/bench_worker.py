@@ -8,9 +8,10 @@ For each broker, in one run and side by side:
   concurrency (CONCURRENCY=256, the default, or the CONCURRENCY variable).
 Each round is a raw pass then an idempotent pass, on fresh queues; the rounds alternate so that
 the machine's drift (raw rates swing 1.5x between minutes here) hits both, and the table gives
-medians, with each round's own ratio. Each pass consumes 10,000 events published beforehand (the publish is not timed); the clock runs
-from the first delivery to the last settled one. p99 is the exact 99th percentile of the
-per-message handling time of the idempotent pass (receive -> ack).
+medians, with each round's own ratio. Each pass consumes 10,000 events published beforehand
+(the publish is not timed); the clock runs from the first delivery to the last settled one.
+p99 is the exact 99th percentile of the per-message handling time of the idempotent pass
+(receive -> ack); worker CPU per event is the process's CPU time over the pass / events.
 
     python benchmarks/bench_worker.py [--events 10000] [--rounds 3]
         [--brokers rabbitmq,nats,redis,kafka,sqs] [--template OTHER_CHECKOUT]
