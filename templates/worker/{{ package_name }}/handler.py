@@ -58,10 +58,6 @@ async def handle(engine: AsyncEngine, event: OrderCreatedEvent) -> bool:
 # data-modifying CTE) and the notifications of the ids it claimed. The rows travel as arrays, so
 # the statement has one shape for every batch size and the driver prepares it once. An id already
 # in the inbox is not returned by the CTE, so it gets no notification.
-# The whole batch in ONE statement, so one round trip however many events: the inbox claim (a
-# data-modifying CTE) and the notifications of the ids it claimed. The rows travel as arrays, so
-# the statement has one shape for every batch size and the driver prepares it once. An id already
-# in the inbox is not returned by the CTE, so it gets no notification.
 CLAIM_AND_RECORD = """
     WITH claimed AS (
         INSERT INTO inbox (event_id)
