@@ -72,13 +72,37 @@ def _env() -> dict[str, str]:
     }
 
 
+# podman subcommands that add or delete layers in the one store every test process shares.
+# containers/storage races when two of them run at once: a build's intermediate container or a
+# base layer vanishes under it while another process removes an image or a container ("error
+# unmounting container ... layer not known", "identifier is not a container"; the same race is
+# buildah#5674 and podman#23671, a build beside an `rmi` in a loop). So they take turns, across
+# processes, under one file lock. Read-only and signalling commands (inspect, logs, port, kill,
+# stop, wait) stay concurrent, so a slow graceful stop never holds up another test's build.
+_LAYER_WRITERS = {"build", "run", "create", "rm", "rmi", "import", "commit"}
+_LAYER_WRITER_PAIRS = {("image", "rm"), ("image", "prune"), ("container", "rm")}
+
+
+def writes_layers(args: tuple[str, ...]) -> bool:
+    """True for a podman command line that creates or removes layers in the store."""
+    return bool(args) and (args[0] in _LAYER_WRITERS or tuple(args[:2]) in _LAYER_WRITER_PAIRS)
+
+
+def store_lock() -> FileLock:
+    """The lock every layer-writing podman command holds (see `_LAYER_WRITERS`)."""
+    ROOT.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(ROOT / "store-writers.lock"))
+
+
 def podman(
     *args: str, timeout: float = 600, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
     """Run podman with this machine's test storage and engine settings."""
-    result = subprocess.run(
-        ["podman", *args], env=_env(), capture_output=True, text=True, timeout=timeout
-    )
+    turn = store_lock() if writes_layers(args) else contextlib.nullcontext()
+    with turn:
+        result = subprocess.run(
+            ["podman", *args], env=_env(), capture_output=True, text=True, timeout=timeout
+        )
     if check and result.returncode != 0:
         raise AssertionError(
             f"podman {' '.join(args)} -> exit {result.returncode}\n{result.stdout}{result.stderr}"
@@ -135,11 +159,12 @@ def base_image() -> str:
         if boot.returncode != 0:
             raise AssertionError(f"debootstrap failed:\n{boot.stdout[-3000:]}{boot.stderr}")
         tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
-        imported = subprocess.run(
-            ["podman", "import", "--change", "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:"
-             "/usr/bin:/sbin:/bin", "--change", "ENV LANG=C.UTF-8", "-", BASE_IMAGE],
-            stdin=tar.stdout, env=_env(), capture_output=True, text=True, timeout=600,
-        )  # fmt: skip
+        with store_lock():
+            imported = subprocess.run(
+                ["podman", "import", "--change", "ENV PATH=/usr/local/sbin:/usr/local/bin:"
+                 "/usr/sbin:/usr/bin:/sbin:/bin", "--change", "ENV LANG=C.UTF-8", "-", BASE_IMAGE],
+                stdin=tar.stdout, env=_env(), capture_output=True, text=True, timeout=600,
+            )  # fmt: skip
         tar.wait()
         shutil.rmtree(rootfs, ignore_errors=True)
         if imported.returncode != 0 or tar.returncode != 0:
