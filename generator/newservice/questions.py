@@ -9,7 +9,8 @@ copier.yml and behaves the same in `newservice create`, `copier copy` and `copie
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from copier._user_data import AnswersMap, Question
@@ -30,6 +31,29 @@ _TYPE_WORDS = {
 _VALIDATION_PREFIX = re.compile(r"^Validation error for question '[^']*':\s*", re.DOTALL)
 # The answers this generator relies on; a --template source must declare them.
 REQUIRED = ("service_type", "service_name")
+
+
+def running_python(spec: Mapping[str, Any], running: str | None = None) -> Any:
+    """The running interpreter's X.Y when it is a choice of `spec`, else the newest choice.
+
+    A new user's first command is `newservice create --defaults` and then the generated README
+    with the same `python3`: the default must be a Python they have, not one they must install.
+    """
+    choices = spec.get("choices")
+    values = list(choices.values()) if isinstance(choices, Mapping) else list(choices or [])
+    running = running or f"{sys.version_info.major}.{sys.version_info.minor}"
+    if not values:
+        return spec.get("default")
+    if running in values:
+        return running
+    return max(values, key=lambda v: tuple(int(part) for part in re.findall(r"\d+", str(v))))
+
+
+# Defaults that only the running generator can know; copier.yml keeps a static fallback for plain
+# `copier copy`. Each takes the question's declaration and returns the default to offer.
+RUNTIME_DEFAULTS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
+    "python_version": running_python,
+}
 
 
 class Questionnaire:
@@ -55,13 +79,16 @@ class Questionnaire:
 
     def question(self, name: str, answers: Mapping[str, Any]) -> Question:
         """copier's Question for `name`, rendered against the answers given so far."""
+        spec = dict(self.data[name])
+        if name in RUNTIME_DEFAULTS:
+            spec["default"] = RUNTIME_DEFAULTS[name](spec)
         return Question(
             var_name=name,
             answers=AnswersMap(),
             context=dict(answers),
             jinja_env=self._worker.jinja_env,
             settings=self._worker.settings,
-            **self.data[name],
+            **spec,
         )
 
     def when_text(self, name: str) -> str:
