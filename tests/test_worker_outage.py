@@ -139,7 +139,7 @@ def test_readiness_follows_the_broker_and_no_event_is_lost_or_doubled(
             database_url,
             queue,
             CONCURRENCY="8",
-            TEST_SEND_DELAY="0.01",
+            TEST_SEND_DELAY="0.05",
             READINESS_TIMEOUT=str(READINESS_TIMEOUT),
         )
         publishing = publisher.environment(database_url, queue)
@@ -149,9 +149,10 @@ def test_readiness_follows_the_broker_and_no_event_is_lost_or_doubled(
         try:
             eventually(lambda: worker.get("/readyz").status_code == 200, 30, "ready")
             with ProbeTimeline(worker) as timeline:
-                published = 300
+                published = 600
                 publisher.cli(publishing, "publish", "--count", str(published))
                 eventually(lambda: counts(database_url)[0] >= 30, 60, "30 notifications", 0.02)
+                stopping = time.monotonic()
                 outage.stop()
                 away = time.monotonic()
                 assert counts(database_url)[0] < published, "the outage came after the stream"
@@ -161,6 +162,7 @@ def test_readiness_follows_the_broker_and_no_event_is_lost_or_doubled(
                     published += 100
                 # Holding the outage (not waiting for anything): several probes must see it.
                 time.sleep(max(0.0, away + OUTAGE - time.monotonic()))
+                returning = time.monotonic()
                 outage.start()
                 back = time.monotonic()
                 eventually(lambda: timeline.ready_after(back), RECOVERY, "ready again")
@@ -177,10 +179,12 @@ def test_readiness_follows_the_broker_and_no_event_is_lost_or_doubled(
         finally:
             assert worker.stop(signal.SIGTERM, 30) == 0
     assert counts(database_url) == (published, published, published)
-    _assert_timeline(timeline.samples, away, back, rendered.broker, log)
+    _assert_timeline(timeline.samples, (stopping, away, returning, back), rendered.broker, log)
+    first_503 = _first(timeline.samples, stopping, 503)
     print(  # the numbers behind the README's bounds, shown with -s
-        f"{rendered.broker}: first 503 {_first(timeline.samples, away, 503) - away:.2f} s after"
-        f" the loss, 200 again {recovered - back:.2f} s after the return"
+        f"{rendered.broker}: stop took {away - stopping:.2f} s; first 503 answered"
+        f" {first_503 - stopping:.2f} s after it began; 200 again {recovered - back:.2f} s"
+        f" after the broker was back"
     )
 
 
@@ -189,17 +193,19 @@ def _first(samples: list[Sample], moment: float, status: int) -> float:
 
 
 def _assert_timeline(
-    samples: list[Sample], away: float, back: float, broker: str, log: Path
+    samples: list[Sample], moments: tuple[float, float, float, float], broker: str, log: Path
 ) -> None:
+    """Moments: the broker was being stopped, was gone, was being started, was back."""
+    stopping, away, returning, back = moments
     shown = "\n".join(
         f"{s.sent - away:+7.2f}s {s.ready} {s.body.get('checks')} healthz {s.healthy}"
         for s in samples
     )
     assert all(s.healthy == 200 for s in samples), f"/healthz failed during the outage:\n{shown}"
     assert all(s.answered - s.sent < READINESS_TIMEOUT + 0.5 for s in samples), shown
-    before = [s for s in samples if s.answered < away]
+    before = [s for s in samples if s.answered < stopping]
     assert before and all(s.ready == 200 for s in before), f"not ready before the outage:\n{shown}"
-    during = [s for s in samples if s.sent >= away + SETTLE and s.answered < back]
+    during = [s for s in samples if s.sent >= away + SETTLE and s.answered < returning]
     assert len(during) >= 10, shown
     for s in during:
         reason = s.body.get("checks", {}).get("broker", "")
@@ -209,3 +215,21 @@ def _assert_timeline(
     assert all(s.ready == 200 for s in samples if s.sent >= _first(samples, back, 200)), (
         f"{broker}: readiness flapped after the return:\n{shown}\n{log.read_text()[-3000:]}"
     )
+
+
+def test_sigterm_while_the_broker_is_away_exits_0(
+    rendered: Rendered, database_url: str, tmp_path: Path
+) -> None:
+    """SIGTERM with the broker gone: the worker still stops within SHUTDOWN_TIMEOUT, exit 0."""
+    queue = f"order-events-{uuid.uuid4().hex[:10]}"
+    with outage_for(rendered.broker, tmp_path) as outage:
+        worker_repo = rendered.on(outage.worker)
+        env = worker_repo.environment(database_url, queue, SHUTDOWN_TIMEOUT="10")
+        worker_repo.cli(env, "migrate")
+        worker = worker_repo.start(env, tmp_path / "worker.log")
+        eventually(lambda: worker.get("/readyz").status_code == 200, 30, "ready")
+        outage.stop()
+        eventually(lambda: worker.get("/readyz").status_code == 503, 10, "503")
+        started = time.monotonic()
+        assert worker.stop(signal.SIGTERM, 30) == 0, (tmp_path / "worker.log").read_text()[-3000:]
+        assert time.monotonic() - started < 10
