@@ -1,18 +1,16 @@
 """What the API template's tests share: rendered repos with their venvs, fresh PostgreSQL
-databases, the generated service as a real process, and a TCP proxy that can cut or slow the
-service's link to PostgreSQL.
+databases and the generated service as a real process (the TCP proxy that cuts or slows its
+link to PostgreSQL is tests/support/proxy.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
 import signal
 import socket
 import subprocess
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -210,88 +208,3 @@ def running_service(project: ApiProject, tmp_path: Path, **env: str) -> Iterator
             except subprocess.TimeoutExpired:
                 service.process.kill()
                 service.process.wait()
-
-
-# ---------------------------------------------------------------------------------- TCP proxy
-
-
-class TcpProxy:
-    """A TCP proxy on loopback, in a thread of its own, between the service and PostgreSQL.
-
-    `cut()` stops listening and aborts every open connection (the database "goes away": new
-    connections are refused, pooled ones break); `restore()` listens again on the same port.
-    `hold()` keeps every byte sent towards the database until `release()`: a database that
-    stalls, so that requests stay in flight, provably, until a test lets them finish.
-    """
-
-    def __init__(self, target_host: str, target_port: int) -> None:
-        self.target = (target_host, target_port)
-        self.port = free_port()
-        self._flowing = asyncio.Event()
-        self._flowing.set()
-        self._loop = asyncio.new_event_loop()
-        self._server: asyncio.base_events.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-
-    def __enter__(self) -> TcpProxy:
-        self._thread.start()
-        self.restore()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.cut()
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=5)
-
-    def _call(self, coroutine: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=10)
-
-    def restore(self) -> None:
-        self._call(self._listen())
-
-    def cut(self) -> None:
-        self._call(self._cut())
-
-    def hold(self) -> None:
-        self._loop.call_soon_threadsafe(self._flowing.clear)
-
-    def release(self) -> None:
-        self._loop.call_soon_threadsafe(self._flowing.set)
-
-    async def _listen(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
-
-    async def _cut(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            self._server = None
-        for writer in list(self._writers):
-            writer.transport.abort()
-        self._writers.clear()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self.target)
-        except OSError:
-            writer.transport.abort()
-            return
-        self._writers.update((writer, up_writer))
-        await asyncio.gather(
-            self._pipe(reader, up_writer, towards_database=True),
-            self._pipe(up_reader, writer, towards_database=False),
-            return_exceptions=True,
-        )
-        for w in (writer, up_writer):
-            self._writers.discard(w)
-            w.transport.abort()
-
-    async def _pipe(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, towards_database: bool
-    ) -> None:
-        while chunk := await reader.read(65536):
-            if towards_database:
-                await self._flowing.wait()
-            writer.write(chunk)
-            await writer.drain()
-        writer.transport.abort()

@@ -20,13 +20,13 @@ from tests.api_fixtures import (  # noqa: F401  (the *_fixture names are pytest 
     CELLS,
     ApiProject,
     Service,
-    TcpProxy,
     api_project_for,
     database_factory_fixture,
     migrated_database,
     postgres_server_fixture,
     running_service,
 )
+from tests.support.proxy import TcpProxy
 
 pytestmark = pytest.mark.timeout(600)
 

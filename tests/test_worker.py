@@ -12,19 +12,13 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
-import psycopg
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.brokers import (  # noqa: F401  (session fixtures used through endpoint_for)
-    BrokerEndpoint,
     endpoint_for,
-    free_port,
     kafka_endpoint,
     sqs_endpoint,
 )
@@ -37,96 +31,22 @@ from tests.support.checks import (
 from tests.support.render import render
 from tests.support.services import fresh_database, require
 from tests.support.venv import run_in, venv_for
+from tests.support.worker import (
+    PACKAGE,
+    STREAM,
+    WRAPPER,
+    WorkerRepo,
+    counts,
+    eventually,
+    script,
+    wait_for_rows,
+)
 
 BROKERS = ["rabbitmq", "nats", "redis", "kafka", "sqs"]
-PACKAGE = "notifications"
 # Brokers that redeliver an unacked message after a timer (REDELIVERY_TIMEOUT), not on disconnect.
 TIMED_REDELIVERY = {"nats", "redis", "sqs"}
 
 pytestmark = pytest.mark.timeout(600)
-
-
-def eventually(check: Callable[[], bool], within: float, what: str, poll: float = 0.1) -> None:
-    """Poll `check` until it is true; fail naming `what` after `within` seconds."""
-    deadline = time.monotonic() + within
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {within:g} s waiting for {what}")
-        time.sleep(poll)
-
-
-@dataclass
-class WorkerRepo:
-    """A rendered worker repo, its venv, and the broker it talks to."""
-
-    broker: str
-    repo: Path
-    venv: Path
-    endpoint: BrokerEndpoint
-
-    def environment(self, database_url: str, queue: str, **extra: str) -> dict[str, str]:
-        return {
-            **self.endpoint.environment(),
-            "DATABASE_URL": database_url,
-            "QUEUE_NAME": queue,
-            "CONSUMER_GROUP": f"group-{queue}",
-            "LOG_LEVEL": "INFO",
-            # A killed worker's messages come back after 5 s instead of 30 (NATS, SQS, Redis).
-            "REDELIVERY_TIMEOUT": "5",
-            **extra,
-        }
-
-    def cli(self, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-        result = run_in(self.repo, self.venv, "python", "-m", PACKAGE, *args, env=env, timeout=180)
-        assert result.returncode == 0, f"{args} failed:\n{result.stdout}\n{result.stderr}"
-        return result
-
-    def start(self, env: dict[str, str], log: Path, wrapper: Path | None = None) -> RunningWorker:
-        port = free_port()
-        full = {
-            **os.environ,
-            **env,
-            "PORT": str(port),
-            "PATH": f"{self.venv / 'bin'}{os.pathsep}{os.environ['PATH']}",
-            "PYTHONPATH": str(self.repo),
-        }
-        cmd = ["python", str(wrapper)] if wrapper else ["python", "-m", PACKAGE]
-        out = log.open("ab")
-        process = subprocess.Popen(
-            cmd, cwd=self.repo, env=full, stdout=out, stderr=subprocess.STDOUT
-        )
-        out.close()
-        worker = RunningWorker(process, port, log)
-        eventually(worker.started, 60, f"{self.broker} worker start-up (log: {log})")
-        return worker
-
-
-@dataclass
-class RunningWorker:
-    process: subprocess.Popen[bytes]
-    port: int
-    log: Path
-
-    def get(self, path: str) -> httpx.Response:
-        return httpx.get(f"http://127.0.0.1:{self.port}{path}", timeout=5)
-
-    def started(self) -> bool:
-        assert self.process.poll() is None, f"worker exited early:\n{self.log.read_text()[-3000:]}"
-        try:
-            return self.get("/startupz").status_code == 200
-        except httpx.TransportError:
-            return False
-
-    def metric(self, name: str) -> float:
-        """Sum of every sample of counter/gauge `name` (all label values)."""
-        families = text_string_to_metric_families(self.get("/metrics").text)
-        return sum(
-            sample.value for family in families for sample in family.samples if sample.name == name
-        )
-
-    def stop(self, sig: signal.Signals, within: float) -> int:
-        self.process.send_signal(sig)
-        return self.process.wait(within)
 
 
 @pytest.fixture(scope="module", params=BROKERS)
@@ -149,70 +69,6 @@ def database_url() -> Iterator[str]:
 @pytest.fixture
 def queue() -> str:
     return f"order-events-{uuid.uuid4().hex[:10]}"
-
-
-def counts(database_url: str) -> tuple[int, int, int]:
-    """(notification rows, distinct event ids among them, inbox rows)."""
-    with psycopg.connect(database_url) as connection:
-        row = connection.execute(
-            "SELECT (SELECT count(*) FROM notifications),"
-            " (SELECT count(DISTINCT event_id) FROM notifications),"
-            " (SELECT count(*) FROM inbox)"
-        ).fetchone()
-    assert row is not None
-    return row
-
-
-def wait_for_rows(database_url: str, expected: int, within: float) -> None:
-    eventually(lambda: counts(database_url)[0] >= expected, within, f"{expected} notifications")
-
-
-# A worker whose notifier fails for one event id and can be slowed down: the poison and SIGTERM
-# scenarios. It patches the one function a team replaces, exactly as a team's own code would.
-WRAPPER = """
-import asyncio, os, sys
-from {package} import notifier
-from {package}.cli import main
-
-real_send = notifier.send
-POISON = os.environ.get("TEST_POISON_EVENT_ID")
-DELAY = float(os.environ.get("TEST_SEND_DELAY", "0"))
-
-async def send(notification):
-    if notification.event_id == POISON:
-        raise RuntimeError("poison event: the handler always fails")
-    if DELAY:
-        await asyncio.sleep(DELAY)
-    await real_send(notification)
-
-notifier.send = send
-sys.exit(main(sys.argv[1:]))
-"""
-
-# Publishes a steady stream: ROUNDS rounds of BATCH events, one round every 50 ms.
-STREAM = """
-import asyncio, sys
-from {package}.brokers import create_broker
-from {package}.events import example_event
-from {package}.settings import Settings
-
-async def main(rounds, batch):
-    broker = create_broker(Settings())
-    await broker.connect()
-    for _ in range(rounds):
-        bodies = [example_event().model_dump_json().encode() for _ in range(batch)]
-        await broker.publish(bodies, {{}})
-        await asyncio.sleep(0.05)
-    await broker.close()
-
-asyncio.run(main(int(sys.argv[1]), int(sys.argv[2])))
-"""
-
-
-def script(tmp_path: Path, name: str, text: str) -> Path:
-    path = tmp_path / name
-    path.write_text(text.format(package=PACKAGE))
-    return path
 
 
 class TestGeneratedRepo:

@@ -52,7 +52,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_listening(process: subprocess.Popen[bytes], port: int, name: str, log: Path) -> None:
+def wait_listening(process: subprocess.Popen[bytes], port: int, name: str, log: Path) -> None:
     deadline = time.monotonic() + 30
     while not is_listening("127.0.0.1", port, timeout=0.5):
         if process.poll() is not None:
@@ -73,7 +73,7 @@ def _process(
             cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
         )
     try:
-        _wait_listening(process, port, name, log)
+        wait_listening(process, port, name, log)
         yield
     finally:
         stop_process(process)

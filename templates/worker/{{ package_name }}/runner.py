@@ -28,13 +28,9 @@ async def run_worker(settings: Settings) -> int:
         async with engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
 
-    async def broker_connected() -> None:
-        if not await broker.is_connected():
-            raise ConnectionError("not connected to the broker")
-
-    lifecycle = Lifecycle()
+    lifecycle = Lifecycle(check_timeout=settings.READINESS_TIMEOUT)
     lifecycle.add_check("database", database_answers)
-    lifecycle.add_check("broker", broker_connected)
+    lifecycle.add_check("broker", broker.check)
     server = probe_server(lifecycle, settings.PORT)
     serving = asyncio.create_task(server.serve())
     consumer = Consumer(broker, Processor(settings, engine), settings.CONCURRENCY)

@@ -40,8 +40,14 @@ class Broker(Protocol):
     async def dead_letters(self, limit: int) -> list[tuple[bytes, str]]:
         """Look at (body, reason) of up to `limit` dead-lettered messages without removing them."""
 
-    async def is_connected(self) -> bool:
-        """True while the connection to the broker is usable (readiness)."""
+    async def check(self) -> None:
+        """Return when the broker answers the worker; raise, saying why, when it does not.
+
+        Readiness runs this on every `/readyz` request, within READINESS_TIMEOUT. It must be cheap
+        for the broker: one round trip on a connection the worker already holds, never a new
+        connection per call, and never the client's belief alone (a reconnecting client can
+        still look connected).
+        """
 
     async def close(self) -> None:
         """Close the connection; anything unsettled is redelivered by the broker later."""
