@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from . import moto_server
 from .services import is_listening, require, stop_process
 
 # SQS clients sign requests; moto accepts any credentials. Region and keys come from the
@@ -107,11 +107,9 @@ def tansu(workdir: Path) -> Iterator[BrokerEndpoint]:
 
 @contextmanager
 def moto_sqs(workdir: Path) -> Iterator[BrokerEndpoint]:
-    """An SQS endpoint (moto's server) on a free loopback port."""
+    """An SQS endpoint (moto's server, with its delete race closed: see moto_server.py)."""
     port = free_port()
-    moto = Path(sys.executable).parent / "moto_server"
-    cmd = [str(moto), "-H", "127.0.0.1", "-p", str(port)]
-    with _process(cmd, port, "moto_server", workdir / "moto.log"):
+    with _process(moto_server.command(port), port, "moto_server", workdir / "moto.log"):
         yield BrokerEndpoint("sqs", f"http://127.0.0.1:{port}", dict(AWS_ENV))
 
 

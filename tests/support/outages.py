@@ -19,13 +19,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from . import moto_server
 from .brokers import AWS_ENV, BrokerEndpoint, free_port, tansu_binary, wait_listening
 from .proxy import TcpProxy
 from .services import require, stop_process
@@ -107,8 +107,7 @@ def _server(stack: ExitStack, cmd: list[str], port: int, log: Path, **env: str) 
 
 def _moto(stack: ExitStack, workdir: Path) -> str:
     port = free_port()
-    moto = str(Path(sys.executable).parent / "moto_server")
-    _server(stack, [moto, "-H", "127.0.0.1", "-p", str(port)], port, workdir / "moto.log")
+    _server(stack, moto_server.command(port), port, workdir / "moto.log")
     return f"http://127.0.0.1:{port}"
 
 

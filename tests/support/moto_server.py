@@ -1,0 +1,49 @@
+"""moto's server (the SQS and DynamoDB stand-in), with one race of its SQS model closed.
+
+moto 5.x `Queue.delete_message` rebuilds the queue's message list and assigns it back without
+holding the queue's `_messages_lock`, which `add_message` holds to append. moto's server handles
+requests in threads, so two DeleteMessage calls at once can each rebuild the list from the same
+snapshot, and the later assignment brings back the message the other one deleted (it reappears
+after the visibility timeout with ApproximateReceiveCount 2, although its delete answered 200);
+a SendMessage in between is lost outright. Real SQS deletes atomically. Seen as "3 duplicates
+after a drain" in the worker's SIGTERM test under load, and traced to this with receive counts
+and message ids logged: every duplicate was the same message id, deleted once with HTTP 200,
+delivered again 15 s (the visibility timeout) later.
+
+Start it with `command(port)` (moto_server's own arguments):
+the delete takes the queue's lock (a `threading.Condition` over an RLock, so re-entry is safe),
+then moto's server starts as `moto_server` would.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def command(port: int, host: str = "127.0.0.1") -> list[str]:
+    """The command line that starts this server on host:port."""
+    return [sys.executable, str(Path(__file__).resolve()), "-H", host, "-p", str(port)]
+
+
+def close_the_delete_race() -> None:
+    from moto.sqs import models
+
+    original = models.Queue.delete_message
+    if getattr(original, "_newservice_locked", False):
+        return
+
+    def delete_message(self: Any, receipt_handle: str) -> None:
+        with self._messages_lock:
+            original(self, receipt_handle)
+
+    delete_message._newservice_locked = True  # type: ignore[attr-defined]
+    models.Queue.delete_message = delete_message  # type: ignore[method-assign]
+
+
+if __name__ == "__main__":
+    close_the_delete_race()
+    from moto.server import main
+
+    main()
