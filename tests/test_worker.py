@@ -89,6 +89,26 @@ class TestGeneratedRepo:
         assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-3000:]
         assert "skipped" not in result.stdout
 
+    def test_every_setting_is_in_the_readme_table(self, worker_repo: WorkerRepo) -> None:
+        """Each environment variable the worker reads has a row in its README's table."""
+        listing = run_in(
+            worker_repo.repo,
+            worker_repo.venv,
+            "python",
+            "-c",
+            f"from {PACKAGE}.settings import Settings; print(*Settings.model_fields)",
+            env={"CI": "true"},
+        )
+        assert listing.returncode == 0, listing.stderr[-3000:]
+        rows = [
+            line for line in (worker_repo.repo / "README.md").read_text().splitlines()
+            if line.startswith("| `")
+        ]
+        names = listing.stdout.split()
+        assert "READINESS_TIMEOUT" in names
+        missing = [name for name in names if not any(f"`{name}`" in row for row in rows)]
+        assert not missing, f"settings without a README row: {missing}"
+
     def test_manifests_workflow_and_dockerfile(self, worker_repo: WorkerRepo) -> None:
         """Manifests (the ScaledObject against keda.sh's schema), the workflow and Dockerfile."""
         validate_manifests(worker_repo.repo)
