@@ -28,3 +28,13 @@ if [ ! -d ../shared/schemas/crds ]; then
   echo "ci: $(cd .. && pwd)/shared/schemas/crds is missing: put a copy of shared/ beside the clone" >&2
   exit 1
 fi
+
+# Node.js runs Backstage's own catalog model (tests/node) on the generated catalog-info.yaml.
+if ! command -v npm >/dev/null; then
+  echo "ci: installing nodejs npm"
+  apt="apt-get -q -y -o DPkg::Lock::Timeout=300"
+  $apt update >/dev/null
+  $apt install --no-install-recommends nodejs npm >/dev/null
+fi
+[ -d tests/node/node_modules/@backstage/catalog-model ] ||
+  npm ci --prefix tests/node --no-audit --no-fund --silent

@@ -87,6 +87,14 @@ CASES = {
         ["job", "--type", "cronjob", "--data", "schedule=61 2 * * *", "--defaults"],
         ["schedule '61 2 * * *' is not a valid cron expression", "minute"],
     ),
+    "repository-url-not-https": (
+        ["svc", "--data", "repository_url=http://github.com/acme/svc", "--defaults"],
+        ["repository_url must be an https address", "'http://github.com/acme/svc'"],
+    ),
+    "repository-url-without-a-name": (
+        ["svc", "--data", "repository_url=https://github.com/acme", "--defaults"],
+        ["repository_url must be an https address", "at least a group and a name"],
+    ),
     "cpu-quantity": (
         ["svc", "--data", "cpu_request=100x", "--defaults"],
         ["cpu_request must be a positive Kubernetes CPU quantity", "'100x'"],

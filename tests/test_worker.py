@@ -101,7 +101,8 @@ class TestGeneratedRepo:
         )
         assert listing.returncode == 0, listing.stderr[-3000:]
         rows = [
-            line for line in (worker_repo.repo / "README.md").read_text().splitlines()
+            line
+            for line in (worker_repo.repo / "README.md").read_text().splitlines()
             if line.startswith("| `")
         ]
         names = listing.stdout.split()
