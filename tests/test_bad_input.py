@@ -157,7 +157,8 @@ CASES = {
     ),
     "missing-answers-without-terminal": (
         ["svc"],
-        ["missing answers:", "service_type", "port", "--defaults"],
+        # The essentials and `advanced`; the advanced settings take their defaults unasked.
+        ["missing answers: service_type, description, owner, database, advanced (", "--defaults"],
     ),
     "missing-data-file": (
         ["svc", "--data-file", "nope.yml", "--defaults"],

@@ -97,14 +97,19 @@ class TestQuickStart:
 class TestQuestionsTable:
     def test_every_question_is_documented_with_its_default(self) -> None:
         """The table lists exactly the questions of copier.yml; plain defaults match."""
-        rows = re.findall(r"^\| `(\w+)` \| (.*?) \|", section("The questions"), re.M)
-        documented = dict(rows)
+        rows = re.findall(r"^\| `(\w+)` \| (.*?) \| (.*?) \|", section("The questions"), re.M)
+        documented = {name: default for name, default, _ in rows}
         questions = copier_questions()
         assert list(documented) == list(questions)
         for name, spec in questions.items():
             default = spec.get("default")
+            if isinstance(default, bool):
+                default = str(default).lower()  # as YAML and the answers file write it
             if default is not None and "{{" not in str(default):
                 assert f"`{default}`" in documented[name], (name, default, documented[name])
+        # "(advanced)" in the 'asked for' column marks exactly the questions behind `advanced`.
+        marked = {name for name, _, asked in rows if "(advanced)" in asked}
+        assert marked == {n for n, spec in questions.items() if "advanced" in str(spec.get("ask"))}
 
     def test_the_templates_section_names_each_template(self) -> None:
         """One line per template in '## The templates'."""

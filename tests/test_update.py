@@ -157,6 +157,40 @@ class TestUrlSource:
         assert "line two: v2" in (service / PROBE).read_text()
 
 
+class TestAdvancedSettingsSurviveUpdates:
+    """Advanced settings are not asked unless `advanced` is yes, yet recorded: updates keep them."""
+
+    @pytest.mark.parametrize("drop_advanced", [False, True], ids=["today", "before-advanced"])
+    def test_plain_copier_update_keeps_an_advanced_answer(
+        self, template_repo: Path, tmp_path: Path, drop_advanced: bool
+    ) -> None:
+        """port=8081 given at create (advanced no) survives `copier update --defaults`; so does
+        it in a repo made before the `advanced` question existed (no such answer recorded)."""
+        service = create_service(
+            {"service_name": "orders", "service_type": "api", "port": "8081"},
+            tmp_path / "orders",
+            template=str(template_repo),
+            vcs_ref="v1",
+            defaults=True,
+        ).destination
+        assert answers(service)["advanced"] is False and answers(service)["port"] == 8081
+        if drop_advanced:
+            path = service / ".copier-answers.yml"
+            path.write_text(path.read_text().replace("advanced: false\n", ""))
+            _commit_all(service, "an answers file from before the advanced question")
+        proc = subprocess.run(
+            [sys.executable, "-m", "copier", "update", "--defaults"],
+            cwd=service,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert proc.returncode == 0, proc.stderr
+        after = answers(service)
+        assert (after["_commit"], after["port"], after["advanced"]) == ("v2", 8081, False)
+        assert "containerPort: 8081" in (service / "deploy/k8s/deployment.yaml").read_text()
+
+
 class TestRefusedOrConflicting:
     def test_conflicting_edit_is_listed_and_exits_1(self, service_v1: Path) -> None:
         """An edit of the very line the template changed is a conflict: listed, exit status 1."""

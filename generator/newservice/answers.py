@@ -63,8 +63,14 @@ def collect_answers(
     *,
     defaults: bool,
     asker: Asker | None,
+    offered: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Every answer that applies, validated; raise BadAnswerError / MissingAnswersError."""
+    """Every answer that applies, validated; raise BadAnswerError / MissingAnswersError.
+
+    A question whose `ask` is false (an advanced setting while `advanced` is no) is not asked: it
+    takes its default, or the answer given, and is recorded like any other answer. `offered`, when
+    given, receives the default each answer was offered with (to show what was changed).
+    """
     _reject_unknown(questions, given)
     answers: dict[str, Any] = {}
     missing: list[str] = []
@@ -80,9 +86,11 @@ def collect_answers(
                     f"(service_type is '{answers.get('service_type')}')",
                 )
             continue
+        if offered is not None:
+            offered[name] = question.get_default()
         if name in given:
             answers[name] = validate(question, given[name])
-        elif defaults:
+        elif defaults or not question.get_ask():
             answers[name] = question.get_default()
         elif asker is not None:
             answers[name] = asker(question)

@@ -11,7 +11,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,11 +53,13 @@ def create_service(
     defaults: bool = False,
     pretend: bool = False,
     asker: Asker | None = None,
+    announce: Callable[[dict[str, Any], dict[str, Any], Path], None] | None = None,
 ) -> CreateResult:
     """Render a new service from `given` answers (the rest: defaults, or `asker`) into `output`.
 
     `output` defaults to ./<service_name>. Raises a UserError subclass for anything the user can
-    fix, before writing anything.
+    fix, before writing anything. `announce(answers, offered_defaults, destination)` is called
+    once every answer is in, before anything is written.
     """
     if output is None:
         _check_name_stays_inside(given.get("service_name"))
@@ -83,9 +85,14 @@ def create_service(
             # Without a ready checkout copier clones the source here, once.
             with reading(source.url) if checkout is None else nullcontext():
                 questions = Questionnaire(worker, template or source.url)
-            answers = collect_answers(questions, given, defaults=defaults, asker=asker)
+            offered: dict[str, Any] = {}
+            answers = collect_answers(
+                questions, given, defaults=defaults, asker=asker, offered=offered
+            )
             destination = (output or Path(answers["service_name"])).absolute()
             check_destination(destination)
+            if announce is not None:
+                announce(answers, offered, destination)
             resolved = TemplateSource(source.url, worker.template.commit)
             worker.data = answers
             if pretend:

@@ -112,11 +112,11 @@ def create(
         "broker": broker,
     }
     given.update({key: value for key, value in flags.items() if value is not None})
-    asker = None
+    asker = announce = None
     if not defaults and has_terminal():
-        from ..prompts import ask
+        from ..prompts import announce_plan, ask
 
-        asker = ask
+        asker, announce = ask, announce_plan
     result = create_service(
         given,
         output,
@@ -125,6 +125,7 @@ def create(
         defaults=defaults,
         pretend=pretend,
         asker=asker,
+        announce=announce,
     )
     typer.echo(_summary(result))
 
