@@ -233,15 +233,16 @@ class TestInteractiveCreate:
         session.send("y")
         session.prompt("repository_url")
         session.send(ENTER)
-        session.prompt("lifecycle")
-        session.send(ENTER)
+        for name in ("lifecycle", "database_version", "database_storage", "database_ha"):
+            session.prompt(name)
+            session.send(ENTER)
         session.prompt("port")
         session.send(CLEAR_LINE + "eighty" + ENTER)
         session.expect_reask("port must be a whole number; got 'eighty'")
         session.prompt("port")
         session.send(CLEAR_LINE + "9000" + ENTER)
         asked = session.accept_the_rest()
-        assert ["repository_url", "lifecycle", "port", *asked] == ADVANCED
+        assert [*ADVANCED[: ADVANCED.index("port") + 1], *asked] == ADVANCED
         flags = Session(tmp_path / "given", "--type", "worker", "--defaults", "-d", "advanced=true")
         flags.child.expect(pexpect.EOF)
         # The interactive render used the same defaults, except the port typed.

@@ -136,9 +136,9 @@ def _load(source: str, text: str, problems: list[str]) -> list[Any]:
     return documents
 
 
-def manifest_problems(repo: Path) -> list[str]:
-    """All problems of repo/deploy/k8s, files and `kubectl kustomize` output (empty: valid)."""
-    base = repo / "deploy" / "k8s"
+def manifest_problems(repo: Path, folder: str = "deploy/k8s") -> list[str]:
+    """All problems of repo/`folder`, files and `kubectl kustomize` output (empty: valid)."""
+    base = repo / folder
     if not base.is_dir():
         return [f"{base}: no such folder"]
     if not CRD_SCHEMAS.is_dir():
@@ -165,9 +165,9 @@ def manifest_problems(repo: Path) -> list[str]:
             [kubectl, "kustomize", str(base)], capture_output=True, text=True, timeout=120
         )
         if built.returncode != 0:
-            problems.append(f"kubectl kustomize deploy/k8s failed: {built.stderr.strip()}")
+            problems.append(f"kubectl kustomize {folder} failed: {built.stderr.strip()}")
         else:
-            output = _load("kubectl kustomize deploy/k8s", built.stdout, problems)
+            output = _load(f"kubectl kustomize {folder}", built.stdout, problems)
             # An object file the kustomization does not list never reaches the cluster.
             problems += (
                 f"{source}: {label}: not in the kustomize build (list it in kustomization.yaml)"
@@ -177,9 +177,9 @@ def manifest_problems(repo: Path) -> list[str]:
     return problems
 
 
-def validate_manifests(repo: Path) -> None:
-    """Every object under repo/deploy/k8s (and the kustomize build) is schema-valid, strictly."""
-    problems = manifest_problems(repo)
+def validate_manifests(repo: Path, folder: str = "deploy/k8s") -> None:
+    """Every object under repo/`folder` (and the kustomize build) is schema-valid, strictly."""
+    problems = manifest_problems(repo, folder)
     assert not problems, "invalid manifests:\n" + "\n".join(problems)
 
 
