@@ -97,7 +97,7 @@ class TestInteractiveCreate:
         session.expect("service_name must be a DNS-1123 label")
         session.send(CLEAR_LINE + "shop-api" + ENTER)
         asked = session.accept_the_rest()
-        assert asked[:3] == ["description", "owner", "database"]
+        assert asked[:5] == ["description", "owner", "repository_url", "lifecycle", "database"]
         assert "port" in asked and "broker" not in asked and "schedule" not in asked
         answers = recorded(tmp_path / "shop-api")
         assert answers["service_type"] == "api"
@@ -108,7 +108,8 @@ class TestInteractiveCreate:
     def test_worker_reasks_an_unsupported_database_and_asks_the_broker(
         self, tmp_path: Path
     ) -> None:
-        """worker: arrow down once; database 'none' is refused with the reason; broker is asked."""
+        """worker: arrow down once; database 'mysql' (api only so far) is refused with the reason;
+        broker is asked."""
         session = Session(tmp_path)
         session.prompt("service_type")
         session.send(DOWN + ENTER)
@@ -119,9 +120,13 @@ class TestInteractiveCreate:
         session.send(ENTER)
         session.prompt("owner")
         session.send(ENTER)
+        session.prompt("repository_url")
+        session.send(ENTER)
+        session.prompt("lifecycle")
+        session.send(ENTER)
         session.prompt("database")
-        session.send(DOWN + ENTER)  # none
-        session.expect_reask("database 'none' is only offered for an api")
+        session.send(DOWN + ENTER)  # mysql
+        session.expect_reask("database 'mysql' is only offered for an api so far")
         session.prompt("database")
         session.send(ENTER)  # postgresql
         session.prompt("broker")
@@ -143,6 +148,10 @@ class TestInteractiveCreate:
         session.prompt("description")  # NAME was given on the command line: not asked
         session.send(ENTER)
         session.prompt("owner")
+        session.send(ENTER)
+        session.prompt("repository_url")
+        session.send(ENTER)
+        session.prompt("lifecycle")
         session.send(ENTER)
         session.prompt("database")
         session.send(ENTER)
