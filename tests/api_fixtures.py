@@ -1,6 +1,7 @@
-"""What the API template's tests share: rendered repos with their venvs, fresh PostgreSQL
-databases and the generated service as a real process (the TCP proxy that cuts or slows its
-link to PostgreSQL is tests/support/proxy.py).
+"""What the API template's tests share: rendered repos with their venvs, fresh PostgreSQL and
+MySQL databases (MySQL on the MariaDB server: no MySQL 8 server exists on these machines) and the
+generated service as a real process (the TCP proxy that cuts or slows its link to the database is
+tests/support/proxy.py).
 """
 
 from __future__ import annotations
@@ -23,14 +24,18 @@ import httpx
 import pytest
 
 from tests.support.render import render
-from tests.support.services import fresh_database, require
+from tests.support.services import SERVICES, fresh_database, fresh_mysql_database, require
 from tests.support.venv import run_in, venv_for
 
 # One rendered repo per database; the names differ so that a '-' -> '_' package is exercised too.
 CELLS: dict[str, dict[str, Any]] = {
     "postgresql": {"service_name": "orders", "database": "postgresql"},
+    "mysql": {"service_name": "orders-my", "database": "mysql"},
     "none": {"service_name": "orders-mem", "database": "none"},
 }
+# database -> the real server its tests run on (tests/support/services.py); MySQL is tested on
+# MariaDB 10.11, the SQL being what both accept.
+SERVERS = {"postgresql": "postgresql", "mysql": "mariadb"}
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,20 @@ def database_factory_fixture(postgres_server: str) -> Iterator[Callable[[], str]
     """Makes empty databases with unique names on the real server; drops them at the end."""
     with ExitStack() as databases:
         yield lambda: databases.enter_context(fresh_database("api"))
+
+
+@pytest.fixture(scope="session", name="mysql_database_factory")
+def mysql_database_factory_fixture() -> Iterator[Callable[[], str]]:
+    """Makes empty databases with unique names on the real MariaDB; drops them at the end."""
+    require("mariadb")
+    with ExitStack() as databases:
+        yield lambda: databases.enter_context(fresh_mysql_database("api"))
+
+
+def server_address(database: str) -> tuple[str, int]:
+    """Host and port of the real server a `database` cell's tests use."""
+    host, port, _ = SERVICES[SERVERS[database]]
+    return host, port
 
 
 def migrated_database(project: ApiProject, database_factory: Callable[[], str]) -> str:

@@ -1,5 +1,8 @@
 """The generated API as a real process (`python -m <package>`): probes, metrics, JSON stdout,
-SIGTERM under load, and a PostgreSQL outage through a proxy that is cut and restored.
+SIGTERM under load, and a database outage through a proxy that is cut and restored.
+
+MySQL runs on the MariaDB 10.11 server of this machine: no MySQL 8 server exists here, so these
+prove the service against MariaDB's wire protocol and SQL, not against MySQL 8 itself.
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ from tests.api_fixtures import (  # noqa: F401  (the *_fixture names are pytest 
     api_project_for,
     database_factory_fixture,
     migrated_database,
+    mysql_database_factory_fixture,
     postgres_server_fixture,
     running_service,
+    server_address,
 )
 from tests.support.proxy import TcpProxy
 
@@ -45,14 +50,28 @@ def pg_project(tmp_path_factory: pytest.TempPathFactory) -> ApiProject:
     return api_project_for("postgresql", tmp_path_factory)
 
 
+@pytest.fixture(scope="module", params=["mysql", "postgresql"])
+def sql_project(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> ApiProject:
+    """Each SQL database's cell (mysql on MariaDB)."""
+    return api_project_for(request.param, tmp_path_factory)
+
+
+# database -> the fixture that makes fresh databases on its real server
+FACTORIES = {"postgresql": "database_factory", "mysql": "mysql_database_factory"}
+
+
 def _environment(
-    project: ApiProject, database_factory: Callable[[], str], proxy: TcpProxy | None = None
+    project: ApiProject, request: pytest.FixtureRequest, proxy: TcpProxy | None = None
 ) -> dict[str, str]:
     env = {"SHUTDOWN_TIMEOUT": str(SHUTDOWN_TIMEOUT), "LOG_LEVEL": "INFO"}
-    if project.database == "postgresql":
-        url = migrated_database(project, database_factory)
+    if project.database in FACTORIES:
+        factory: Callable[[], str] = request.getfixturevalue(FACTORIES[project.database])
+        url = migrated_database(project, factory)
         if proxy is not None:  # the same database, reached through the proxy
-            url = url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
+            host, port = server_address(project.database)
+            url = url.replace(f"{host}:{port}", f"127.0.0.1:{proxy.port}")
         env["DATABASE_URL"] = url
     return env
 
@@ -69,17 +88,17 @@ def _in_progress(service: Service) -> float:
 
 class TestLiveProcess:
     def test_probes_metrics_and_json_stdout(
-        self, project: ApiProject, database_factory: Callable[[], str], tmp_path: Path
+        self, project: ApiProject, request: pytest.FixtureRequest, tmp_path: Path
     ) -> None:
         """Started for real: probes answer, /metrics parses, every stdout line is JSON."""
-        env = _environment(project, database_factory)
+        env = _environment(project, request)
         with running_service(project, tmp_path, **env) as service:
             service.wait_for("/startupz")
             service.wait_for("/readyz")
             assert service.get("/healthz").json() == {"status": "ok"}
             ready = service.get("/readyz").json()
             assert ready["status"] == "ok"
-            if project.database == "postgresql":
+            if project.database != "none":
                 assert ready["checks"] == {"database": "ok"}
             created = httpx.post(
                 service.url + "/api/v1/orders", json=ORDER, headers={"X-Request-ID": "live-1"}
@@ -121,12 +140,12 @@ class TestLiveProcess:
 
 class TestTracing:
     def test_otel_variables_switch_on_spans_that_logs_refer_to(
-        self, pg_project: ApiProject, database_factory: Callable[[], str], tmp_path: Path
+        self, sql_project: ApiProject, request: pytest.FixtureRequest, tmp_path: Path
     ) -> None:
         """OTEL_TRACES_EXPORTER=console: the request and its query are spans (on stderr), and
         the access log line carries the request's trace id."""
-        env = {**_environment(pg_project, database_factory), "OTEL_TRACES_EXPORTER": "console"}
-        with running_service(pg_project, tmp_path, **env) as service:
+        env = {**_environment(sql_project, request), "OTEL_TRACES_EXPORTER": "console"}
+        with running_service(sql_project, tmp_path, **env) as service:
             service.wait_for("/readyz")
             created = httpx.post(service.url + "/api/v1/orders", json=ORDER)
             assert created.status_code == 201
@@ -135,23 +154,24 @@ class TestTracing:
         access = next(r for r in service.log_records() if r.get("method") == "POST")
         trace = [s for s in spans if s["context"]["trace_id"] == "0x" + access["trace_id"]]
         assert any(s["name"].startswith("POST /api/v1/orders") for s in trace), spans
-        assert any(s["attributes"].get("db.system") == "postgresql" for s in trace), trace
+        system = sql_project.database  # asyncpg's and SQLAlchemy's instrumentations both say so
+        assert any(s["attributes"].get("db.system") == system for s in trace), trace
         assert not [s for s in spans if "/readyz" in s["name"]], "probes are not traced"
 
 
 class TestSigtermUnderLoad:
     def test_every_accepted_request_completes_and_the_process_exits_0(
-        self, pg_project: ApiProject, database_factory: Callable[[], str], tmp_path: Path
+        self, sql_project: ApiProject, request: pytest.FixtureRequest, tmp_path: Path
     ) -> None:
         """64 requests in flight on a stalled database, then SIGTERM, then the database answers.
 
         Readiness fails at once, every request accepted before the signal completes with 2xx,
         new connections are refused, and the process exits 0 within SHUTDOWN_TIMEOUT.
         """
-        with TcpProxy("127.0.0.1", 5432) as proxy:
-            env = _environment(pg_project, database_factory, proxy)
+        with TcpProxy(*server_address(sql_project.database)) as proxy:
+            env = _environment(sql_project, request, proxy)
             env |= {"DATABASE_POOL_SIZE": "20", "DATABASE_MAX_OVERFLOW": "0"}
-            with running_service(pg_project, tmp_path, **env) as service:
+            with running_service(sql_project, tmp_path, **env) as service:
                 service.wait_for("/readyz")
                 outcome = asyncio.run(_load_then_sigterm(service, proxy))
             assert outcome.exit_code == 0, service.output()
@@ -236,12 +256,12 @@ async def _load_then_sigterm(service: Service, proxy: TcpProxy) -> _Outcome:
 
 class TestDatabaseOutage:
     def test_readiness_fails_naming_the_database_and_recovers_without_restart(
-        self, pg_project: ApiProject, database_factory: Callable[[], str], tmp_path: Path
+        self, sql_project: ApiProject, request: pytest.FixtureRequest, tmp_path: Path
     ) -> None:
         """Proxy cut: /healthz 200, /readyz 503 naming the database; restored: /readyz 200."""
-        with TcpProxy("127.0.0.1", 5432) as proxy:
-            env = {**_environment(pg_project, database_factory, proxy), "READINESS_TIMEOUT": "1"}
-            with running_service(pg_project, tmp_path, **env) as service:
+        with TcpProxy(*server_address(sql_project.database)) as proxy:
+            env = {**_environment(sql_project, request, proxy), "READINESS_TIMEOUT": "1"}
+            with running_service(sql_project, tmp_path, **env) as service:
                 service.wait_for("/readyz")
                 pid = service.process.pid if service.process else None
 
@@ -264,13 +284,13 @@ class TestDatabaseOutage:
 
 class TestSigtermPastTheBudget:
     def test_requests_outlasting_shutdown_timeout_are_cut_and_the_exit_is_still_in_time(
-        self, pg_project: ApiProject, database_factory: Callable[[], str], tmp_path: Path
+        self, pg_project: ApiProject, request: pytest.FixtureRequest, tmp_path: Path
     ) -> None:
         """A database that never answers cannot hold the pod past SHUTDOWN_TIMEOUT: exit 0."""
         budget = 4
         with TcpProxy("127.0.0.1", 5432) as proxy:
             env = {
-                **_environment(pg_project, database_factory, proxy),
+                **_environment(pg_project, request, proxy),
                 "SHUTDOWN_TIMEOUT": str(budget),
             }
             with running_service(pg_project, tmp_path, **env) as service:

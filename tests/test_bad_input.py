@@ -120,8 +120,8 @@ CASES = {
         ["service_type must be one of api, worker, cronjob", "'lambda'"],
     ),
     "unknown-database": (
-        ["svc", "--database", "mysql", "--defaults"],
-        ["database must be one of postgresql, none", "'mysql'"],
+        ["svc", "--database", "oracle", "--defaults"],
+        ["database must be one of postgresql, mysql, none", "'oracle'"],
     ),
     "unknown-broker": (
         ["svc", "--type", "worker", "--broker", "mqtt", "--defaults"],
@@ -134,6 +134,14 @@ CASES = {
     "cronjob-without-database": (
         ["svc", "--type", "cronjob", "--database", "none", "--defaults"],
         ["database 'none' is only offered for an api"],
+    ),
+    "worker-on-mysql": (
+        ["svc", "--type", "worker", "--database", "mysql", "--defaults"],
+        ["database 'mysql' is only offered for an api so far", "inbox in PostgreSQL only"],
+    ),
+    "cronjob-on-mysql": (
+        ["svc", "--type", "cronjob", "--database", "mysql", "--defaults"],
+        ["database 'mysql' is only offered for an api so far", "ledger in PostgreSQL only"],
     ),
     "broker-for-an-api": (
         ["svc", "--type", "api", "--broker", "kafka", "--defaults"],

@@ -27,6 +27,7 @@ from tests.support.render import render
 CASES: dict[str, tuple[str, dict[str, Any]]] = {
     "api-postgresql": ("api", {}),
     "api-none": ("api", {"database": "none"}),
+    "api-mysql": ("api", {"database": "mysql"}),
     "cronjob-postgresql": ("cronjob", {}),
     **{
         f"worker-{broker}": ("worker", {"broker": broker})
@@ -166,6 +167,18 @@ def test_the_urls_point_at_what_is_provisioned(repo: Path) -> None:
         assert pooler["spec"]["cluster"]["name"] == cluster["metadata"]["name"]
         assert database.path == f"/{initdb['database']}" and database.username == initdb["owner"]
         assert "sslmode=require" in database.query
+    if answers["database"] == "mysql":
+        database = urlsplit(urls["DATABASE_URL"])
+        (server,) = of_kind(platform, "MariaDB")
+        assert (database.scheme, database.hostname, database.port) == (
+            "mysql",
+            f"{server['metadata']['name']}-primary",  # the operator's primary Service
+            3306,
+        )
+        assert database.path == f"/{server['spec']['database']}"
+        assert database.username == server["spec"]["username"]
+        password = server["spec"]["passwordSecretKeyRef"]
+        assert password["key"] in secrets_written(repo)[password["name"]]
     broker = answers.get("broker")
     if broker is None:
         assert "BROKER_URL" not in urls

@@ -64,6 +64,24 @@ def fresh_database(prefix: str) -> Iterator[str]:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@contextmanager
+def fresh_mysql_database(prefix: str) -> Iterator[str]:
+    """A new, empty database with a unique name on the MariaDB server; its URL, then dropped.
+
+    MariaDB stands in for MySQL: no MySQL 8 server package exists on these machines. The
+    `mariadb` client that comes with the server runs the statements (no Python driver needed).
+    """
+    server = require("mariadb")
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    host, port, _ = SERVICES["mariadb"]
+    client = ["mariadb", "--protocol=TCP", "-h", host, "-P", str(port), "-u", "root"]
+    subprocess.run([*client, "-e", f"CREATE DATABASE `{name}`"], check=True, timeout=30)
+    try:
+        yield server.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        subprocess.run([*client, "-e", f"DROP DATABASE IF EXISTS `{name}`"], check=True, timeout=30)
+
+
 def stop_process(process: subprocess.Popen[bytes], grace: float = 10) -> None:
     """SIGTERM, then SIGKILL if it is still running after `grace` seconds; reap it either way."""
     process.terminate()

@@ -38,7 +38,10 @@ def create(
         ),
     ] = None,
     database: Annotated[
-        str | None, typer.Option(help="postgresql or none (answer database).", show_default=False)
+        str | None,
+        typer.Option(
+            help="postgresql, mysql (api) or none (api) (answer database).", show_default=False
+        ),
     ] = None,
     broker: Annotated[
         str | None,
