@@ -51,6 +51,7 @@ class OrderCreatedEvent:
     id: str
     source: str
     data: OrderCreated
+    # As sent; for an event sent without `time` (it is OPTIONAL), when the SDK read it.
     time: datetime | None = None
     type: str = EVENT_TYPE
 
