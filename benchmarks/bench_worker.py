@@ -50,7 +50,7 @@ import asyncio, json, os, sys, time, uuid
 from notifications import db
 from notifications.brokers import create_broker
 from notifications.consumer import Consumer
-from notifications.events import example_event
+from notifications.events import example_event, structured
 from notifications.observability.logs import configure_logging
 from notifications.processing import Processor
 from notifications.settings import Settings
@@ -82,7 +82,7 @@ class AckOnly:
 async def publish(settings, total):
     broker = create_broker(settings)
     await broker.connect()
-    bodies = [example_event().model_dump_json().encode() for _ in range(total)]
+    bodies = [structured(example_event()) for _ in range(total)]
     for start in range(0, total, 500):
         await broker.publish(bodies[start:start + 500], {})
     await broker.close()

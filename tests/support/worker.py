@@ -151,14 +151,14 @@ sys.exit(main(sys.argv[1:]))
 STREAM = """
 import asyncio, sys
 from {package}.brokers import create_broker
-from {package}.events import example_event
+from {package}.events import example_event, structured
 from {package}.settings import Settings
 
 async def main(rounds, batch):
     broker = create_broker(Settings())
     await broker.connect()
     for _ in range(rounds):
-        bodies = [example_event().model_dump_json().encode() for _ in range(batch)]
+        bodies = [structured(example_event()) for _ in range(batch)]
         await broker.publish(bodies, {{}})
         await asyncio.sleep(0.05)
     await broker.close()

@@ -6,12 +6,13 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
-    ForeignKey,
+    ForeignKeyConstraint,
     Identity,
     MetaData,
     String,
     Table,
     Text,
+    UniqueConstraint,
     func,
 )
 from sqlalchemy.engine import make_url
@@ -19,10 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 metadata = MetaData()
 
-# One row per event id ever handled; its primary key is what makes handling idempotent.
+# One row per event ever handled; its primary key is what makes handling idempotent. CloudEvents
+# makes `source` + `id` unique (two producers may use the same ids): that pair is the key.
 inbox = Table(
     "inbox",
     metadata,
+    Column("source", String(1000), primary_key=True),
     Column("event_id", String(200), primary_key=True),
     Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
@@ -32,11 +35,18 @@ notifications = Table(
     "notifications",
     metadata,
     Column("id", BigInteger, Identity(), primary_key=True),
-    Column("event_id", String(200), ForeignKey("inbox.event_id"), nullable=False, unique=True),
+    Column("event_source", String(1000), nullable=False),
+    Column("event_id", String(200), nullable=False),
     Column("order_id", String(100), nullable=False),
     Column("recipient", String(320), nullable=False),
     Column("message", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("event_source", "event_id", name="notifications_event_key"),
+    ForeignKeyConstraint(
+        ["event_source", "event_id"],
+        ["inbox.source", "inbox.event_id"],
+        name="notifications_event_fkey",
+    ),
 )
 
 

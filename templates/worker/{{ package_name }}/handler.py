@@ -1,4 +1,7 @@
-"""The effect of one event, exactly once: inbox row + notification row in ONE transaction."""
+"""The effect of one event, exactly once: inbox row + notification row in ONE transaction.
+
+An event is identified by its `source` + `id` (CloudEvents' uniqueness rule): the inbox key.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ def compose(event: OrderCreatedEvent) -> notifier.Notification:
     """The notification an `order.created` event gives."""
     order = event.data
     return notifier.Notification(
+        event_source=event.source,
         event_id=event.id,
         order_id=order.order_id,
         recipient=order.customer_email,
@@ -34,8 +38,8 @@ async def handle(engine: AsyncEngine, event: OrderCreatedEvent) -> bool:
     """
     claim = (
         pg_insert(inbox)
-        .values(event_id=event.id)
-        .on_conflict_do_nothing(index_elements=[inbox.c.event_id])
+        .values(source=event.source, event_id=event.id)
+        .on_conflict_do_nothing(index_elements=[inbox.c.source, inbox.c.event_id])
         .returning(inbox.c.event_id)
     )
     notification = compose(event)
@@ -44,6 +48,7 @@ async def handle(engine: AsyncEngine, event: OrderCreatedEvent) -> bool:
             return False
         await connection.execute(
             insert(notifications).values(
+                event_source=notification.event_source,
                 event_id=notification.event_id,
                 order_id=notification.order_id,
                 recipient=notification.recipient,
@@ -56,51 +61,55 @@ async def handle(engine: AsyncEngine, event: OrderCreatedEvent) -> bool:
 
 # The whole batch in ONE statement, so one round trip however many events: the inbox claim (a
 # data-modifying CTE) and the notifications of the ids it claimed. The rows travel as arrays, so
-# the statement has one shape for every batch size and the driver prepares it once. An id already
-# in the inbox is not returned by the CTE, so it gets no notification.
+# the statement has one shape for every batch size and the driver prepares it once. An event
+# (source, id) already in the inbox is not returned by the CTE, so it gets no notification.
 CLAIM_AND_RECORD = """
     WITH claimed AS (
-        INSERT INTO inbox (event_id)
-        SELECT unnest($1::varchar[])
-        ON CONFLICT (event_id) DO NOTHING
-        RETURNING event_id
+        INSERT INTO inbox (source, event_id)
+        SELECT * FROM unnest($1::varchar[], $2::varchar[])
+        ON CONFLICT (source, event_id) DO NOTHING
+        RETURNING source, event_id
     )
-    INSERT INTO notifications (event_id, order_id, recipient, message)
-    SELECT n.event_id, n.order_id, n.recipient, n.message
-    FROM unnest($1::varchar[], $2::varchar[], $3::varchar[], $4::text[])
-        AS n (event_id, order_id, recipient, message)
-    JOIN claimed USING (event_id)
-    RETURNING event_id
+    INSERT INTO notifications (event_source, event_id, order_id, recipient, message)
+    SELECT n.source, n.event_id, n.order_id, n.recipient, n.message
+    FROM unnest($1::varchar[], $2::varchar[], $3::varchar[], $4::varchar[], $5::text[])
+        AS n (source, event_id, order_id, recipient, message)
+    JOIN claimed USING (source, event_id)
+    RETURNING event_source, event_id
 """
 
 
-async def handle_batch(engine: AsyncEngine, events: Sequence[OrderCreatedEvent]) -> set[str]:
-    """Record every event of `events` not handled before, all in ONE transaction; the new ids.
+async def handle_batch(
+    engine: AsyncEngine, events: Sequence[OrderCreatedEvent]
+) -> set[tuple[str, str]]:
+    """Record every event of `events` not handled before, all in ONE transaction; the new keys.
 
     The same guarantee as `handle` for each event (its inbox row and its notification commit
     together, or neither does), for the price of one commit instead of one per event: commits
-    wait for the disk, so they bound the throughput. An id repeated in `events` counts once.
+    wait for the disk, so they bound the throughput. A (source, id) repeated in `events` counts
+    once; the same id from two sources is two events.
 
     This is the hot path, so it talks to asyncpg directly on a connection of the engine's pool:
     SQLAlchemy's execution layer costs more CPU per batch than the statement itself.
     """
-    first_of_each: dict[str, OrderCreatedEvent] = {}
+    first_of_each: dict[tuple[str, str], OrderCreatedEvent] = {}
     for event in events:
-        first_of_each.setdefault(event.id, event)
-    # In id order: two batches sharing ids then lock their inbox rows in the same order.
-    composed = [compose(first_of_each[event_id]) for event_id in sorted(first_of_each)]
+        first_of_each.setdefault(event.key, event)
+    # In key order: two batches sharing events then lock their inbox rows in the same order.
+    composed = [compose(first_of_each[key]) for key in sorted(first_of_each)]
     async with engine.connect() as connection:
         driver: asyncpg.Connection = (await connection.get_raw_connection()).driver_connection
         async with driver.transaction():
             rows = await driver.fetch(
                 CLAIM_AND_RECORD,
+                [n.event_source for n in composed],
                 [n.event_id for n in composed],
                 [n.order_id for n in composed],
                 [n.recipient for n in composed],
                 [n.message for n in composed],
             )
-            new_ids = {row[0] for row in rows}
+            new_keys = {(row[0], row[1]) for row in rows}
             for notification in composed:
-                if notification.event_id in new_ids:
+                if (notification.event_source, notification.event_id) in new_keys:
                     await notifier.send(notification)
-    return new_ids
+    return new_keys

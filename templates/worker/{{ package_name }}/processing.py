@@ -71,7 +71,7 @@ class Processor:
         malformed: list[tuple[Delivery, MalformedEvent]] = []
         for delivery in deliveries:
             try:
-                parsed.append((delivery, parse_event(delivery.body)))
+                parsed.append((delivery, parse_event(delivery)))
             except MalformedEvent as exc:
                 malformed.append((delivery, exc))
         if malformed:
@@ -83,25 +83,27 @@ class Processor:
     async def _handle_batch(self, parsed: list[Parsed]) -> None:
         if len(parsed) > 1:
             try:
-                new_ids = await handle_batch(self._engine, [event for _, event in parsed])
+                new_keys = await handle_batch(self._engine, [event for _, event in parsed])
             except Exception as exc:
                 logger.warning(
                     "batch failed; handling its events one by one", extra={"error": repr(exc)}
                 )
             else:
                 await asyncio.gather(*(delivery.ack() for delivery, _ in parsed))
-                counted: set[str] = set()
+                counted: set[tuple[str, str]] = set()
                 for _, event in parsed:
-                    if event.id in new_ids and event.id not in counted:
-                        counted.add(event.id)
+                    if event.key in new_keys and event.key not in counted:
+                        counted.add(event.key)
                     else:
                         logger.info(
-                            "duplicate event acked without effect", extra={"event_id": event.id}
+                            "duplicate event acked without effect",
+                            extra={"event_source": event.source, "event_id": event.id},
                         )
                 PROCESSED.inc(len(counted))
                 DUPLICATES.inc(len(parsed) - len(counted))
                 if counted:
-                    logger.info("events handled", extra={"event_ids": sorted(counted)})
+                    ids = sorted(event_id for _, event_id in counted)
+                    logger.info("events handled", extra={"event_ids": ids})
                 return
         await asyncio.gather(*(self._handle_one(delivery, event) for delivery, event in parsed))
 
@@ -134,7 +136,10 @@ class Processor:
             logger.info("events handled", extra={"event_ids": [event.id]})
         else:
             DUPLICATES.inc()
-            logger.info("duplicate event acked without effect", extra={"event_id": event.id})
+            logger.info(
+                "duplicate event acked without effect",
+                extra={"event_source": event.source, "event_id": event.id},
+            )
 
     async def _dead_letter(self, delivery: Delivery, kind: str, reason: str) -> None:
         await delivery.dead_letter(reason)

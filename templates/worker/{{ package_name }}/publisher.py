@@ -8,7 +8,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
 
 from .brokers import create_broker
-from .events import example_event
+from .events import example_event, structured
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -18,7 +18,7 @@ BATCH = 500
 
 
 async def publish_examples(settings: Settings, count: int, event_id: str | None) -> None:
-    """Publish `count` order.created events (all with `event_id` when given)."""
+    """Publish `count` order.created events (all with `event_id` when given), structured mode."""
     broker = create_broker(settings)
     await broker.connect()
     try:
@@ -27,7 +27,7 @@ async def publish_examples(settings: Settings, count: int, event_id: str | None)
             propagate.inject(headers)  # the consumer's span joins this trace
             for start in range(0, count, BATCH):
                 size = min(BATCH, count - start)
-                bodies = [example_event(event_id).model_dump_json().encode() for _ in range(size)]
+                bodies = [structured(example_event(event_id)) for _ in range(size)]
                 await broker.publish(bodies, headers)
     finally:
         await broker.close()

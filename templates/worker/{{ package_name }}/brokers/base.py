@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
+from cloudevents.core.base import BaseCloudEvent, EventFactory
+
 
 class Delivery(Protocol):
     """One received message, not yet settled."""
@@ -14,6 +16,13 @@ class Delivery(Protocol):
 
     @property
     def headers(self) -> Mapping[str, str]: ...
+
+    def cloudevent(self, factory: EventFactory) -> BaseCloudEvent:
+        """The message as a CloudEvent, read by the SDK per this broker's protocol binding.
+
+        Binary or structured content mode, told apart by `content_mode.is_structured`; raises
+        whatever the SDK raises for a message that is not a CloudEvent.
+        """
 
     async def ack(self) -> None:
         """Settle the message: the broker will not deliver it again."""
@@ -35,7 +44,11 @@ class Broker(Protocol):
         """No more deliveries after this; hand back anything received and not yet fetched."""
 
     async def publish(self, bodies: Sequence[bytes], headers: Mapping[str, str]) -> None:
-        """Publish messages to QUEUE_NAME (the `publish` command and the tests use this)."""
+        """Publish structured-mode CloudEvents (JSON event format bodies) to QUEUE_NAME.
+
+        Each message carries the binding's structured-mode content type,
+        `application/cloudevents+json`, where the binding puts it, plus `headers`.
+        """
 
     async def dead_letters(self, limit: int) -> list[tuple[bytes, str]]:
         """Look at (body, reason) of up to `limit` dead-lettered messages without removing them."""
