@@ -121,7 +121,7 @@ CASES = {
     ),
     "unknown-database": (
         ["svc", "--database", "oracle", "--defaults"],
-        ["database must be one of postgresql, mysql, none", "'oracle'"],
+        ["database must be one of postgresql, mysql, mongodb, dynamodb, none", "'oracle'"],
     ),
     "unknown-broker": (
         ["svc", "--type", "worker", "--broker", "mqtt", "--defaults"],
