@@ -147,7 +147,7 @@ class TestInteractiveCreate:
         session.expect("Bad_Name")
         session.send(CLEAR_LINE + "shop-api" + ENTER)
         asked = session.accept_the_rest()
-        assert asked == ["description", "owner", "database", "advanced"]
+        assert asked == ["description", "owner", "database", "events", "cache", "advanced"]
         screen = session.screen_text()
         # A long path wraps wherever the terminal cuts it: compare it without the spaces.
         assert f"Creating{tmp_path / 'shop-api'}" in screen.replace(" ", "")
