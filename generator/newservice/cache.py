@@ -2,12 +2,16 @@
 
 copier records `_src_path` and `_commit` in a generated repo and, on `copier update`, clones that
 source at the old and the new tag. A wheel's package data is not a git repo, so at create time the
-bundled copier.yml + templates/ are committed into ONE long-lived repo in the user's cache folder
-and tagged `v<package version>`. Every release adds its own commit and tag to the same repo, so a
-service made by an older release finds both its old tag and the newer one there.
+bundled copier.yml + templates/ are committed into ONE long-lived repo in the user's cache folder.
+First every released version is imported into it from the releases bundle the install carries
+(history.py: the same tags and SHAs on every machine), so a service made by any release finds its
+old tag on any machine; then the bundled content is tagged: with its release's tag when it is
+exactly that release, else `v<version>.post<n>` (an unreleased checkout).
 
 The same content always maps to the same tag (the git tree is compared), so repeated creates cost
-one `stat` walk; a file lock makes concurrent creates safe.
+one `stat` walk; a file lock makes concurrent creates safe. `_src_path` records the repo as
+`~/...` when it lies in the home folder (copier expands `~`), so the same answers file resolves
+for every user whose cache is in the default place.
 """
 
 from __future__ import annotations
@@ -24,12 +28,14 @@ from typing import TYPE_CHECKING
 from packaging.version import InvalidVersion, Version
 
 from .git import FALLBACK_IDENTITY, git
+from .history import RELEASE_ENTRIES, build_bundle, import_bundle
+from .releases import BUNDLE, RECORD, read_record
 
 if TYPE_CHECKING:
     from filelock import FileLock
 
 # What a template source of this layout holds (the repo root is the copier template).
-TEMPLATE_ENTRIES = ("copier.yml", "questions", "templates")
+TEMPLATE_ENTRIES = RELEASE_ENTRIES
 _IGNORED_PARTS = frozenset(
     {"__pycache__", ".DS_Store", ".mypy_cache", ".ruff_cache", ".pytest_cache"}
 )
@@ -44,13 +50,28 @@ def cache_root() -> Path:
     return (Path(xdg).expanduser() / "newservice").resolve()
 
 
+def cache_repo() -> Path:
+    """The template cache repo of this machine and user."""
+    return cache_root() / "template"
+
+
+def portable(repo: Path) -> str:
+    """How `_src_path` records a local repo: `~/...` inside the home folder, else absolute."""
+    try:
+        return f"~/{repo.relative_to(Path.home().resolve()).as_posix()}"
+    except ValueError:
+        return str(repo)
+
+
 def materialize(content_root: Path, version: str) -> tuple[Path, str]:
     """Return (cache repo, tag) holding `content_root`'s template, committing it if new."""
     root = cache_root()
     repo = root / "template"
     index_file = root / "template-index.json"
     files = content_files(content_root)
-    fingerprint = _fingerprint(content_root, files, version)
+    record = content_root / RECORD
+    releases = record.read_text() if record.is_file() else ""
+    fingerprint = _fingerprint(content_root, files, f"{version}\0{releases}")
     # The steady state needs no lock: the index is replaced atomically and tags never move.
     tag = _load_index(index_file).get(fingerprint)
     if tag and _has_tag(repo, tag):
@@ -61,10 +82,32 @@ def materialize(content_root: Path, version: str) -> tuple[Path, str]:
         tag = index.get(fingerprint)
         if tag and _has_tag(repo, tag):
             return repo, tag
+        _import_releases(repo, content_root, releases)
         tag = _commit_content(repo, content_root, files, version)
         index[fingerprint] = tag
         _write_index(index_file, index)
         return repo, tag
+
+
+def _import_releases(repo: Path, content_root: Path, releases: str) -> None:
+    """Give the cache repo every release tag of the record: from the bundle the wheel carries,
+    or, in a checkout, from a bundle built once from the checkout's history."""
+    record = read_record(content_root / RECORD)
+    if not record:
+        return
+    bundle = content_root / BUNDLE
+    if not bundle.is_file():
+        if not (content_root / ".git").exists():
+            raise RuntimeError(f"{content_root} has {RECORD} but no {BUNDLE}: a broken build")
+        key = hashlib.sha256(releases.encode()).hexdigest()[:16]
+        bundle = cache_root() / "releases" / f"{key}.bundle"
+        if not bundle.is_file():
+            pairs = [(str(r.version), r.commit) for r in record]
+            build_bundle(content_root, pairs, bundle)
+    if not (repo / ".git").is_dir():
+        repo.mkdir(parents=True, exist_ok=True)
+        git("init", "--quiet", cwd=repo)
+    import_bundle(bundle, repo)
 
 
 def lock() -> FileLock:
@@ -84,7 +127,7 @@ def reading(url: str) -> Iterator[None]:
     concurrent clone is hard-linking; the lock keeps the two apart. Other sources need no lock.
     """
     root = cache_root()
-    if Path(url) != root / "template":
+    if Path(url).expanduser() != root / "template":
         yield
         return
     with lock():

@@ -30,7 +30,7 @@ _SAFE_TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 def cached_checkout(url: str, ref: str | None) -> Path | None:
     """The pristine checkout of tag `ref` of the cache repo at `url`; None for other sources."""
     repo = cache_root() / "template"
-    if ref is None or Path(url) != repo or not _SAFE_TAG.match(ref):
+    if ref is None or Path(url).expanduser() != repo or not _SAFE_TAG.match(ref):
         return None
     commit = _tag_commit(repo, ref)
     if commit is None:

@@ -104,6 +104,7 @@ class UpdateConflictError(UserError):
 
     def __init__(self, conflicts: Sequence[str]) -> None:
         self.conflicts = list(conflicts)
+        self.notes: list[tuple[object, str]] = []  # the upgrade notes, set by update_service
         super().__init__(
             f"the update left {len(self.conflicts)} conflicting file(s) to resolve by hand: "
             f"{', '.join(self.conflicts)}; fix the conflict markers (or *.rej files), then commit"

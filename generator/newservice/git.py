@@ -34,8 +34,10 @@ def git(
     env: Mapping[str, str] | None = None,
     check: bool = True,
     timeout: float = 120,
+    input: str | None = None,
 ) -> str:
-    """Run `git args...` and return its stdout; raise GitError when it fails and `check` is set."""
+    """Run `git args...` (feeding it `input`) and return its stdout; raise GitError when it fails
+    and `check` is set."""
     full_env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", **(env or {})}
     try:
         proc = subprocess.run(
@@ -45,6 +47,7 @@ def git(
             capture_output=True,
             text=True,
             timeout=timeout,
+            input=input,
             check=False,
         )
     except FileNotFoundError:

@@ -1,8 +1,8 @@
 """Which template source a command renders from, checked before anything is written.
 
-- Default: the templates of this newservice release. From a git checkout of this repo whose HEAD
-  carries a version tag (and whose templates are unmodified) that checkout itself is the source;
-  otherwise the templates are materialized into the cache repo (see cache.py).
+- Default: the templates of this newservice release (or of this checkout), materialized with every
+  released version into the cache repo (see cache.py) and recorded as `~/.cache/newservice/template`
+  (portable across users and machines whose cache is in the default place).
 - `--template SRC`: a platform team's fork of this layout, by URL or path. It must be a git repo
   with at least one PEP 440 version tag (copier versions templates by tag; without one a generated
   repo records no usable `_commit` and can never be updated).
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
-from .cache import TEMPLATE_ENTRIES, materialize
+from .cache import cache_repo, materialize, portable
 from .errors import TemplateSourceError
 from .git import GitError, git
 
@@ -36,9 +36,14 @@ class TemplateSource:
 
 @cache
 def package_version() -> str:
-    """The installed version of newservice (0.0.0 when it is not installed)."""
+    """The version of these templates: pyproject.toml's in a checkout, else the installed one
+    (0.0.0 when it is not installed)."""
     from importlib.metadata import PackageNotFoundError, version
 
+    if bundled_root() == _CHECKOUT:
+        import tomllib
+
+        return str(tomllib.loads((_CHECKOUT / "pyproject.toml").read_text())["project"]["version"])
     try:
         return version("newservice")
     except PackageNotFoundError:
@@ -56,30 +61,25 @@ def resolve_source(template: str | None = None, vcs_ref: str | None = None) -> T
     """The source to render from; raise TemplateSourceError when it cannot serve updates."""
     if template:
         return check_template_source(template, vcs_ref)
-    root = bundled_root()
-    if (tag := _clean_checkout_tag(root)) is not None:
-        source = TemplateSource(str(root), tag)
-    else:
-        repo, tag = materialize(root, package_version())
-        source = TemplateSource(str(repo), tag)
+    repo, tag = materialize(bundled_root(), package_version())
+    source = TemplateSource(portable(repo), tag)
     if vcs_ref:
         check_ref(source.url, vcs_ref)
         return TemplateSource(source.url, vcs_ref)
     return source
 
 
-def _clean_checkout_tag(root: Path) -> str | None:
-    """The highest version tag at HEAD of a checkout whose templates are unmodified, else None."""
-    if not (root / ".git").exists():
-        return None
-    tags = [
-        t for t in git("tag", "--points-at", "HEAD", cwd=root, check=False).split() if _version(t)
-    ]
-    if not tags:
-        return None
-    if git("status", "--porcelain", "--", *TEMPLATE_ENTRIES, cwd=root, check=False).strip():
-        return None
-    return max(tags, key=lambda t: _version(t) or Version("0"))
+def is_own_source(recorded: str) -> bool:
+    """True when a recorded `_src_path` is newservice's own template cache: this machine's (as a
+    path or as `~/...`), or another machine's (a local path named `template` that does not exist
+    here, e.g. /home/alice/.cache/newservice/template). A team's fork is a URL or a path that
+    exists; it is used as recorded."""
+    if recorded.startswith(_REMOTE_PREFIXES):
+        return False
+    path = Path(recorded).expanduser()
+    if path == cache_repo():
+        return True
+    return path.name == "template" and not path.exists()
 
 
 def check_template_source(template: str, vcs_ref: str | None) -> TemplateSource:
@@ -129,10 +129,11 @@ def _check_ref_in(refs: list[tuple[str, str]], url: str, ref: str, shown: str) -
     names = {name for _, name in refs}
     if ref in names or ref == "HEAD":
         return
+    local = Path(url).expanduser()
     if (
-        Path(url).is_dir()
+        local.is_dir()
         and git(
-            "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", cwd=Path(url), check=False
+            "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", cwd=local, check=False
         ).strip()
     ):
         return
@@ -150,7 +151,7 @@ def git_url(source: str, described: str) -> str:
     """What git itself is given for a copier source (copier expands gh:, gl:, git+...);
     raise TemplateSourceError when copier would not treat `source` as a git repository."""
     if not source.startswith(_REMOTE_PREFIXES):
-        return source
+        return str(Path(source).expanduser())
     from copier._vcs import get_repo
 
     expanded = get_repo(source)

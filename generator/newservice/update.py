@@ -1,15 +1,18 @@
 """`update_service`: pull a newer template version into a generated service with copier update.
 
 Refused up front, with one sentence: a folder that is not a generated git repo, uncommitted
-changes (copier needs a clean tree to compute its three-way merge), and a change of service_type
-(copier would delete the old type's files). Conflicts do not change copier's exit status, so they
-are found here afterwards: unmerged paths in the index and leftover *.rej files.
+changes (copier needs a clean tree to compute its three-way merge), a change of service_type
+(copier would delete the old type's files), and a template source that cannot serve the update
+(update_source.py: a foreign cache path is re-resolved to this machine's cache first). Conflicts
+do not change copier's exit status, so they are found here afterwards: unmerged paths in the
+index and leftover *.rej files. The upgrade notes between the two versions come from the new
+version's CHANGELOG.md.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,9 +25,10 @@ from .errors import (
     UpdateFailedError,
 )
 from .git import git, is_dirty, is_work_tree
-from .source import check_ref
+from .releases import CHANGELOG, parse_tag, upgrade_notes
+from .update_source import ANSWERS_FILE, UpdateSource, resolve_update_source
 
-ANSWERS_FILE = ".copier-answers.yml"
+Notes = list[tuple[Any, str]]  # (packaging Version, the notes' markdown), oldest first
 _UNMERGED = {"DD", "AU", "UD", "UA", "DU", "AA", "UU"}
 
 
@@ -36,6 +40,8 @@ class UpdateResult:
     old_commit: str | None
     new_commit: str | None
     changed: list[str]
+    source: str = ""
+    notes: Notes = field(default_factory=list)
 
 
 def update_service(
@@ -45,11 +51,14 @@ def update_service(
     data: Mapping[str, Any] | None = None,
     ask: bool = False,
     conflict: Literal["inline", "rej"] = "inline",
+    template: str | None = None,
 ) -> UpdateResult:
     """Update the service at `path`; raise UpdateConflictError (exit 1) when files conflict.
 
     `conflict`: "inline" writes conflict markers into the file (and marks it unmerged); "rej"
-    writes the template's version and leaves your rejected change in FILE.rej.
+    writes the template's version and leaves your rejected change in FILE.rej. `template`: the
+    template's new location when it moved (must hold the recorded version's tag). The
+    UpdateConflictError carries the upgrade notes as `notes`.
     """
     path = path.absolute()
     recorded = _read_answers(path)
@@ -62,32 +71,65 @@ def update_service(
             f"{path} has uncommitted changes; commit or stash them, then run the update again"
         )
     _refuse_type_change(path, recorded, data or {})
-    source = str(recorded["_src_path"])
-    check_ref(source, vcs_ref, f"the template source {source} recorded in {ANSWERS_FILE}")
-    from copier import run_update
+    old_commit = str(recorded["_commit"])
+    plan = resolve_update_source(str(recorded["_src_path"]), old_commit, template, vcs_ref)
+    notes = _run_copier_update(path, plan, old_commit, dict(data or {}), ask, conflict)
+    conflicts = find_conflicts(path)
+    if conflicts:
+        error = UpdateConflictError(conflicts)
+        error.notes = notes
+        raise error
+    changed = [line[3:] for line in git("status", "--porcelain", cwd=path).splitlines()]
+    new = _read_answers(path)
+    return UpdateResult(path, old_commit, new.get("_commit"), changed, plan.url, notes)
+
+
+def _run_copier_update(
+    path: Path,
+    plan: UpdateSource,
+    old_commit: str,
+    data: dict[str, Any],
+    ask: bool,
+    conflict: Literal["inline", "rej"],
+) -> Notes:
+    """copier's update from `plan`; return the upgrade notes between the two versions."""
+    from copier._main import Worker
+    from copier._template import Template
     from copier.errors import UserMessageError
 
     try:
-        with reading(source):  # copier clones the old and the new version from it
-            run_update(
-                path,
-                data=dict(data or {}),
-                vcs_ref=vcs_ref,
-                defaults=not ask,
-                skip_answered=not ask,
-                overwrite=True,
-                quiet=True,
-                conflict=conflict,
-                unsafe=False,
-            )
+        with Worker(
+            dst_path=path,
+            src_path=plan.url,
+            data=data,
+            vcs_ref=plan.target,
+            defaults=not ask,
+            skip_answered=not ask,
+            overwrite=True,
+            quiet=True,
+            conflict=conflict,
+            unsafe=False,
+        ) as worker:
+            if plan.moved:
+                # copier renders the OLD version from the answers' `_src_path`; a moved source
+                # (a foreign cache path, --template) serves it instead.
+                old = Template(url=plan.url, ref=old_commit)
+                worker.subproject._cleanup_hooks.append(old._cleanup)
+                vars(worker.subproject)["template"] = old
+            with reading(plan.url):  # copier clones the old and the new version from it
+                worker.run_update()
+            return _notes(worker.template, old_commit)
     except UserMessageError as error:
         raise UpdateFailedError(f"copier refused the update: {error}") from None
-    conflicts = find_conflicts(path)
-    if conflicts:
-        raise UpdateConflictError(conflicts)
-    changed = [line[3:] for line in git("status", "--porcelain", cwd=path).splitlines()]
-    new = _read_answers(path)
-    return UpdateResult(path, recorded.get("_commit"), new.get("_commit"), changed)
+
+
+def _notes(template: Any, old_commit: str) -> Notes:
+    """The upgrade notes in (old, new] from the new template version's CHANGELOG.md."""
+    old, new = parse_tag(old_commit), template.version
+    changelog = Path(template.local_abspath) / CHANGELOG
+    if old is None or new is None or not changelog.is_file():
+        return []
+    return upgrade_notes(changelog.read_text(), old, new)
 
 
 def find_conflicts(path: Path) -> list[str]:

@@ -16,6 +16,7 @@ Examples:
   newservice update ~/src/orders --vcs-ref v2.0.0
   newservice update --data replicas=5    change an answer while updating
   newservice update --conflict rej       conflicting changes of yours go to FILE.rej
+  newservice update --template https://git.example.com/platform/templates.git   the fork moved
   copier update --defaults               the same, without newservice installed
 """
 
@@ -54,6 +55,15 @@ def update(
     prompt: Annotated[
         bool, typer.Option("--prompt", help="Ask the questions again (needs a terminal).")
     ] = False,
+    template: Annotated[
+        str | None,
+        typer.Option(
+            metavar="SRC",
+            help="The template's new URL or path, when it moved (it must hold the version "
+            "recorded in .copier-answers.yml); recorded from then on.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Update a generated service to a newer template version, keeping your edits.
 
@@ -61,17 +71,24 @@ def update(
     service_type. Exits 1 and lists the files when the merge leaves conflicts to resolve.
     """
     from ..answers import parse_data_pairs
+    from ..errors import UpdateConflictError
     from ..update import update_service
 
     if conflict not in ("inline", "rej"):
         raise BadAnswerError("--conflict", f"--conflict must be inline or rej; got '{conflict}'")
-    result = update_service(
-        path,
-        vcs_ref=vcs_ref,
-        data=parse_data_pairs(data or []),
-        ask=prompt and has_terminal(),
-        conflict="rej" if conflict == "rej" else "inline",
-    )
+    try:
+        result = update_service(
+            path,
+            vcs_ref=vcs_ref,
+            data=parse_data_pairs(data or []),
+            ask=prompt and has_terminal(),
+            conflict="rej" if conflict == "rej" else "inline",
+            template=template,
+        )
+    except UpdateConflictError as error:
+        _print_notes(error.notes)
+        raise
+    _print_notes(result.notes)
     if result.old_commit == result.new_commit and not result.changed:
         typer.echo(f"{result.path} is already at template {result.new_commit}; nothing changed.")
         return
@@ -84,3 +101,12 @@ def update(
     typer.echo(
         "Next: review with `git diff`, run the tests, then `git commit -am 'Update template'`."
     )
+
+
+def _print_notes(notes: list[tuple[object, str]]) -> None:
+    """The upgrade notes of each release passed, from the new version's CHANGELOG.md."""
+    for version, text in notes:
+        typer.echo(f"Upgrade notes for {version} (from CHANGELOG.md):")
+        for line in text.splitlines():
+            typer.echo(f"  {line}" if line else "")
+        typer.echo("")
