@@ -98,14 +98,23 @@ class CancelledError(UserError):
 
 
 class UpdateConflictError(UserError):
-    """The update ran, but some files need a manual merge."""
+    """The update ran, but some files need a manual merge (or a decision: `kept`)."""
 
     exit_code = 1
 
-    def __init__(self, conflicts: Sequence[str]) -> None:
+    def __init__(self, conflicts: Sequence[str], kept: Sequence[str] = ()) -> None:
         self.conflicts = list(conflicts)
+        self.kept = list(kept)
         self.notes: list[tuple[object, str]] = []  # the upgrade notes, set by update_service
-        super().__init__(
-            f"the update left {len(self.conflicts)} conflicting file(s) to resolve by hand: "
-            f"{', '.join(self.conflicts)}; fix the conflict markers (or *.rej files), then commit"
-        )
+        parts = []
+        if self.conflicts:
+            parts.append(
+                f"the update left {len(self.conflicts)} conflicting file(s) to resolve by hand: "
+                f"{', '.join(self.conflicts)}; fix the conflict markers (or *.rej files)"
+            )
+        if self.kept:
+            parts.append(
+                f"the new template version removed {len(self.kept)} file(s) you changed, kept "
+                f"as you had them: {', '.join(self.kept)}; delete them if you no longer need them"
+            )
+        super().__init__("; ".join(parts) + ", then commit")

@@ -26,6 +26,7 @@ from .errors import (
 )
 from .git import git, is_dirty, is_work_tree
 from .releases import CHANGELOG, parse_tag, upgrade_notes
+from .update_guard import Guarded, guard_removed
 from .update_source import ANSWERS_FILE, UpdateSource, resolve_update_source
 
 Notes = list[tuple[Any, str]]  # (packaging Version, the notes' markdown), oldest first
@@ -42,6 +43,7 @@ class UpdateResult:
     changed: list[str]
     source: str = ""
     notes: Notes = field(default_factory=list)
+    carried: list[tuple[str, str]] = field(default_factory=list)  # renamed: (old, new) name
 
 
 def update_service(
@@ -73,26 +75,33 @@ def update_service(
     _refuse_type_change(path, recorded, data or {})
     old_commit = str(recorded["_commit"])
     plan = resolve_update_source(str(recorded["_src_path"]), old_commit, template, vcs_ref)
-    notes = _run_copier_update(path, plan, old_commit, dict(data or {}), ask, conflict)
-    conflicts = find_conflicts(path)
-    if conflicts:
-        error = UpdateConflictError(conflicts)
+    old_answers = {k: v for k, v in recorded.items() if not str(k).startswith("_")}
+    notes, guarded = _run_copier_update(
+        path, plan, old_commit, old_answers, dict(data or {}), ask, conflict
+    )
+    conflicts = sorted({*find_conflicts(path), *guarded.conflicts})
+    if conflicts or guarded.kept:
+        error = UpdateConflictError(conflicts, guarded.kept)
         error.notes = notes
         raise error
     changed = [line[3:] for line in git("status", "--porcelain", cwd=path).splitlines()]
     new = _read_answers(path)
-    return UpdateResult(path, old_commit, new.get("_commit"), changed, plan.url, notes)
+    return UpdateResult(
+        path, old_commit, new.get("_commit"), changed, plan.url, notes, guarded.carried
+    )
 
 
 def _run_copier_update(
     path: Path,
     plan: UpdateSource,
     old_commit: str,
+    old_answers: dict[str, Any],
     data: dict[str, Any],
     ask: bool,
     conflict: Literal["inline", "rej"],
-) -> Notes:
-    """copier's update from `plan`; return the upgrade notes between the two versions."""
+) -> tuple[Notes, Guarded]:
+    """copier's update from `plan`, then the guard of removed files (update_guard.py); return
+    the upgrade notes between the two versions and what the guard did."""
     from copier._main import Worker
     from copier._template import Template
     from copier.errors import UserMessageError
@@ -116,9 +125,23 @@ def _run_copier_update(
                 old = Template(url=plan.url, ref=old_commit)
                 worker.subproject._cleanup_hooks.append(old._cleanup)
                 vars(worker.subproject)["template"] = old
+
+            def render_old(folder: Path) -> None:
+                with Worker(
+                    src_path=plan.url,
+                    vcs_ref=old_commit,
+                    dst_path=folder,
+                    data=old_answers,
+                    defaults=True,
+                    quiet=True,
+                    unsafe=False,
+                ) as old_worker:
+                    old_worker.run_copy()
+
             with reading(plan.url):  # copier clones the old and the new version from it
                 worker.run_update()
-            return _notes(worker.template, old_commit)
+                guarded = guard_removed(path, render_old)
+            return _notes(worker.template, old_commit), guarded
     except UserMessageError as error:
         raise UpdateFailedError(f"copier refused the update: {error}") from None
 

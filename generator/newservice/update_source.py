@@ -71,10 +71,11 @@ def _own_source(recorded: str, old_commit: str, vcs_ref: str | None) -> UpdateSo
     own = resolve_source()  # imports every release into this machine's cache repo
     repo = Path(own.url).expanduser()
     if not _has_tag(repo, old_commit):
-        released = ", ".join(r.tag for r in own_releases()) or "none"
+        tags = [r.tag for r in own_releases()]
+        tags += [own.ref] if own.ref and own.ref not in tags else []
         raise TemplateSourceError(
-            f"the template version {old_commit} recorded in {ANSWERS_FILE} is not a release "
-            f"this newservice carries (it has {released}, and {own.ref} from this install); "
+            f"the template version {old_commit} recorded in {ANSWERS_FILE} is not one this "
+            f"newservice carries ({', '.join(tags) or 'none'}); "
             "install a newservice release that has it (pip install -U newservice), or give a "
             "source holding that tag with --template"
         )

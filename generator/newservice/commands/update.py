@@ -98,6 +98,8 @@ def update(
     )
     for name in result.changed:
         typer.echo(f"  {name}")
+    for old, new in result.carried:
+        typer.echo(f"The template renamed {old} to {new}: your edits of {old} were merged into it.")
     typer.echo(
         "Next: review with `git diff`, run the tests, then `git commit -am 'Update template'`."
     )
