@@ -2,7 +2,8 @@
 
 The installed package renders the templates of its own version: they are committed and tagged
 v<version> in a cache repo, which later releases extend, so plain `copier update` finds old and
-new tags there.
+new tags there. Every release of the record (releases.toml) is imported into that repo first.
+Every test here uses a template cache of its own (NEWSERVICE_CACHE_DIR).
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from pathlib import Path
 import pytest
 import yaml
 from newservice import source
-from newservice.cache import content_files
+from newservice.cache import cache_repo, content_files, portable
 from newservice.create import create_service
 from newservice.git import FALLBACK_IDENTITY, git
+from newservice.history import build_bundle, bundle_tags
+from newservice.releases import RECORD, read_record
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PROBE = "templates/api/RELEASE_PROBE.md"
@@ -44,7 +47,7 @@ def recorded(service: Path) -> dict:
     return yaml.safe_load((service / ".copier-answers.yml").read_text())
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh template cache for this test."""
     path = tmp_path / "cache"
@@ -53,11 +56,20 @@ def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 class TestCreateService:
-    def test_records_an_absolute_git_source_holding_the_commit_tag(self, tmp_path: Path) -> None:
-        """`_src_path` is an absolute git repo in which `_commit` is a tag: updatable later."""
+    def test_records_a_portable_git_source_holding_the_commit_tag(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """`_src_path` is the cache repo, as `~/...` when it lies in the home folder (copier
+        expands `~`, so the answers file resolves for every user), a git repo in which `_commit`
+        is a tag: updatable later."""
+        monkeypatch.setenv("HOME", str(tmp_path / "home"))
+        monkeypatch.delenv("NEWSERVICE_CACHE_DIR")
+        monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
         result = create_service({"service_name": "orders"}, tmp_path / "orders", defaults=True)
         answers = recorded(result.destination)
-        src = Path(answers["_src_path"])
+        assert answers["_src_path"] == "~/.cache/newservice/template" == portable(cache_repo())
+        src = Path(answers["_src_path"]).expanduser()
+        assert src == tmp_path / "home" / ".cache" / "newservice" / "template"
         assert src.is_absolute() and (src / ".git").exists()
         assert git("rev-parse", "--verify", f"refs/tags/{answers['_commit']}", cwd=src).strip()
         assert answers["service_type"] == "api"
@@ -177,17 +189,41 @@ class TestTemplateSource:
         (bundled / PROBE).unlink()
         assert source.resolve_source().ref == "v1.0.0"  # same tree as before: same tag
 
-    def test_a_checkout_tagged_at_head_is_its_own_source(
-        self, tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+    def test_a_checkout_brings_every_recorded_release(self, cache_dir: Path) -> None:
+        """From this checkout, the cache repo gets each release of releases.toml with the SHA
+        that a bundle built from any clone gives, plus this checkout's own content."""
+        resolved = source.resolve_source()
+        assert resolved.url == str(cache_dir / "template")  # outside HOME: an absolute path
+        repo = cache_dir / "template"
+        releases = read_record(REPO_ROOT / RECORD)
+        built = build_bundle(
+            REPO_ROOT, [(str(r.version), r.commit) for r in releases], cache_dir / "check.bundle"
+        )
+        for release in releases:
+            assert git("rev-parse", release.tag, cwd=repo).strip() == built[release.tag]
+        version = source.package_version()
+        assert resolved.ref == f"v{version}" or (resolved.ref or "").startswith(f"v{version}.post")
+
+    def test_a_release_tag_made_locally_by_an_older_newservice_is_moved_to_the_release(
+        self, tmp_path: Path, cache_dir: Path
     ) -> None:
-        """From a clean checkout with a version tag at HEAD, the checkout itself is recorded."""
-        checkout = copy_template(tmp_path / "checkout")
-        commit_and_tag(checkout, "v3.0.0")
-        monkeypatch.setattr(source, "bundled_root", lambda: checkout)
-        assert source.resolve_source() == source.TemplateSource(str(checkout), "v3.0.0")
-        (checkout / "copier.yml").write_text((checkout / "copier.yml").read_text() + "\n# edited\n")
-        resolved = source.resolve_source()  # modified templates: the cache holds a snapshot
-        assert resolved.url == str(cache_dir / "template")
+        """Before releases were recorded, each cache tagged its own content v0.1.0; the record is
+        authoritative, so that tag now names the release (the same commit on every machine)."""
+        old = copy_template(tmp_path / "old-content")
+        (old / PROBE).write_text("content of some pre-release checkout\n")
+        repo = cache_dir / "template"
+        repo.mkdir(parents=True)
+        for name in content_files(old):
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(old / name, repo / name)
+        commit_and_tag(repo, "v0.1.0")
+        source.resolve_source()
+        bundle = cache_dir / "check.bundle"
+        build_bundle(
+            REPO_ROOT, [(str(r.version), r.commit) for r in read_record(REPO_ROOT / RECORD)], bundle
+        )
+        assert git("rev-parse", "v0.1.0", cwd=repo).strip() == bundle_tags(bundle)["v0.1.0"]
+        assert "pre-release" not in git("show", f"v0.1.0:{PROBE}", cwd=repo, check=False)
 
     def test_concurrent_creates_share_one_cache_commit(
         self, tmp_path: Path, cache_dir: Path
@@ -210,4 +246,5 @@ class TestTemplateSource:
             assert proc.returncode == 0, err
         commits = {recorded(tmp_path / f"svc{i}")["_commit"] for i in range(3)}
         assert len(commits) == 1
-        assert git("tag", cwd=cache_dir / "template").split() == list(commits)
+        releases = {r.tag for r in read_record(REPO_ROOT / RECORD)}
+        assert set(git("tag", cwd=cache_dir / "template").split()) == releases | commits
