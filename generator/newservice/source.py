@@ -71,13 +71,13 @@ def resolve_source(template: str | None = None, vcs_ref: str | None = None) -> T
 
 def is_own_source(recorded: str) -> bool:
     """True when a recorded `_src_path` is newservice's own template cache: this machine's (as a
-    path or as `~/...`), or another machine's (a local path named `template` that does not exist
-    here, e.g. /home/alice/.cache/newservice/template). A team's fork is a URL or a path that
-    exists; it is used as recorded."""
+    path or as `~/...`), one in the default layout (`.../newservice/template`), or another
+    machine's (a local path named `template` that does not exist here). A team's fork is a URL
+    or another path that exists; it is used as recorded."""
     if recorded.startswith(_REMOTE_PREFIXES):
         return False
     path = Path(recorded).expanduser()
-    if path == cache_repo():
+    if path == cache_repo() or (path.name, path.parent.name) == ("template", "newservice"):
         return True
     return path.name == "template" and not path.exists()
 
