@@ -72,7 +72,8 @@ def materialize(content_root: Path, version: str) -> tuple[Path, str]:
     record = content_root / RECORD
     releases = record.read_text() if record.is_file() else ""
     fingerprint = _fingerprint(content_root, files, f"{version}\0{releases}")
-    # The steady state needs no lock: the index is replaced atomically and tags never move.
+    # The steady state needs no lock: the index is replaced atomically, and a tag moves only
+    # when a new releases record (part of the fingerprint) is imported, under the lock.
     tag = _load_index(index_file).get(fingerprint)
     if tag and _has_tag(repo, tag):
         return repo, tag
