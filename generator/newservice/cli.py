@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from .commands import create as create_command
+from .commands import status as status_command
 from .commands import update as update_command
 
 app = typer.Typer(
@@ -24,6 +25,7 @@ app = typer.Typer(
 )
 app.command("create", epilog=create_command.EPILOG)(create_command.create)
 app.command("update", epilog=update_command.EPILOG)(update_command.update)
+app.command("status", epilog=status_command.EPILOG)(status_command.status)
 
 
 def _print_version(value: bool) -> None:
