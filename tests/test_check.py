@@ -13,7 +13,7 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -354,3 +354,81 @@ def test_help_does_not_import_copier() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().endswith("HEAVY []")
+
+
+# ------------------------------------------------------------------------------------- live
+
+
+@pytest.fixture(scope="module")
+def live_api(tmp_path_factory: pytest.TempPathFactory):
+    """The generated api on PostgreSQL with its venv (tests/api_fixtures.py)."""
+    from tests.api_fixtures import api_project_for
+
+    return api_project_for("postgresql", tmp_path_factory)
+
+
+@pytest.fixture
+def database_url(live_api) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database on the local server (fails under CI without it)."""
+    from tests.support.services import fresh_database
+
+    with fresh_database("check") as url:
+        result = live_api.run(
+            live_api.python, "-m", live_api.package, "migrate", env={"DATABASE_URL": url}
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        yield url
+
+
+def run_live(repo: Path, python: str, *env: str) -> tuple[int, dict]:
+    args = [str(repo), "--live", "--python", python, "--startup-timeout", "90"]
+    for pair in ("SHUTDOWN_TIMEOUT=10", *env):
+        args += ["--env", pair]
+    return run_check(*args)
+
+
+def _live_findings(report: dict) -> set[tuple[str, str]]:
+    return {(f["file"], f["check"]) for f in report["findings"]}
+
+
+class TestLive:
+    def test_a_generated_api_passes_live(self, live_api, database_url: str) -> None:
+        """Started as its README says, on a real database: every live check passes, and they
+        ran (more checks than the static ones alone)."""
+        _, static = run_check(str(live_api.repo))
+        code, report = run_live(live_api.repo, live_api.python, f"DATABASE_URL={database_url}")
+        assert report["findings"] == [] and code == 0
+        # /startupz (waited for), /healthz, /readyz, /startupz again, /metrics status and
+        # parse, SIGTERM, stdout logs (some, and every line a JSON record)
+        assert report["checks"] == static["checks"] + 9
+
+    def test_exit_1_on_sigterm_is_caught(self, live_api, database_url: str, tmp_path: Path) -> None:
+        repo = tmp_path / "repo"
+        shutil.copytree(live_api.repo, repo)
+        edit("orders/server.py", "    raise SystemExit(0)", "    raise SystemExit(1)")(repo)
+        code, report = run_live(repo, live_api.python, f"DATABASE_URL={database_url}")
+        assert code == 1
+        assert _live_findings(report) == {("python -m orders", "SIGTERM")}
+        (finding,) = report["findings"]
+        assert finding["found"].startswith("status 1 after")
+
+    def test_plain_text_logs_are_caught(self, live_api, database_url: str, tmp_path: Path) -> None:
+        repo = tmp_path / "repo"
+        shutil.copytree(live_api.repo, repo)
+        edit(
+            "orders/__main__.py",
+            "        set_build_info(SERVICE_NAME, __version__)",
+            '        print("starting the orders service", flush=True)\n'
+            "        set_build_info(SERVICE_NAME, __version__)",
+        )(repo)
+        code, report = run_live(repo, live_api.python, f"DATABASE_URL={database_url}")
+        assert code == 1
+        assert _live_findings(report) == {("python -m orders stdout", "logs")}
+        assert "starting the orders service" in report["findings"][0]["found"]
+
+    def test_a_service_that_never_starts_is_caught(self, live_api) -> None:
+        """No DATABASE_URL: the service exits 2 at once; the finding says so."""
+        code, report = run_live(live_api.repo, live_api.python, "DATABASE_URL=")
+        assert code == 1
+        startup = [f for f in report["findings"] if f["check"] == "GET /startupz"]
+        assert startup and startup[0]["found"].startswith("it exited with status 2 first")
