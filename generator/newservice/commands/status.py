@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ..errors import BadAnswerError
 from ._common import report_user_errors
+
+if TYPE_CHECKING:
+    from ..status import RepoStatus
 
 EPILOG = """\b
 Examples:
@@ -66,7 +69,7 @@ def status(
     raise typer.Exit(exit_status(rows))
 
 
-def _run_with_progress(repos: list[Path], jobs: int | None) -> list:
+def _run_with_progress(repos: list[Path], jobs: int | None) -> list[RepoStatus]:
     from ..status import fleet_status
 
     if not sys.stderr.isatty():

@@ -130,17 +130,17 @@ def _releases(sources: set[str], releases: ReleaseLister) -> dict[str, list[str]
 def _predict_all(
     todo: list[tuple[RepoStatus, RepoFacts, str]], jobs: int, advance: Callable[[], None]
 ) -> None:
-    pairs = {(fact.source, fact.commit) for _, fact, _ in todo}
-    pairs |= {(fact.source, target) for _, fact, target in todo}
+    # Each repo needs its recorded version (the merge base) and the target.
+    needs = {
+        id(row): [(str(fact.source), str(fact.commit)), (str(fact.source), target)]
+        for row, fact, target in todo
+    }
+    pairs = {pair for pair_list in needs.values() for pair in pair_list}
     with tempfile.TemporaryDirectory(prefix="newservice-status-checkouts-") as folder:
-        checkouts, errors = build_checkouts(pairs, Path(folder))  # type: ignore[arg-type]
+        checkouts, errors = build_checkouts(pairs, Path(folder))
         runnable = []
-        for row, fact, target in todo:
-            missing = [
-                errors[p]
-                for p in ((fact.source, fact.commit), (fact.source, target))
-                if p in errors
-            ]
+        for row, _, target in todo:
+            missing = [errors[pair] for pair in needs[id(row)] if pair in errors]
             if missing:
                 row.error = missing[0]
                 advance()

@@ -31,7 +31,9 @@ class Prediction:
     error: str | None = None
 
 
-def build_checkouts(pairs: set[tuple[str, str]], folder: Path) -> tuple[dict, dict]:
+def build_checkouts(
+    pairs: set[tuple[str, str]], folder: Path
+) -> tuple[dict[tuple[str, str], Path], dict[tuple[str, str], str]]:
     """One checkout per (source, tag) under `folder`; returns (checkouts, errors by pair)."""
     from copier._vcs import clone, get_repo
     from plumbum import ProcessExecutionError
