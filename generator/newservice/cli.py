@@ -9,7 +9,9 @@ from typing import Annotated
 
 import typer
 
+from .commands import check as check_command
 from .commands import create as create_command
+from .commands import status as status_command
 from .commands import update as update_command
 
 app = typer.Typer(
@@ -24,6 +26,8 @@ app = typer.Typer(
 )
 app.command("create", epilog=create_command.EPILOG)(create_command.create)
 app.command("update", epilog=update_command.EPILOG)(update_command.update)
+app.command("status", epilog=status_command.EPILOG)(status_command.status)
+app.command("check", epilog=check_command.EPILOG)(check_command.check)
 
 
 def _print_version(value: bool) -> None:
