@@ -553,3 +553,37 @@ def test_bad_platform_answers_are_refused(
     with pytest.raises(ValueError, match=re.escape(message)):
         render(tmp_path / "svc", "api", **answers)
     assert not (tmp_path / "svc").exists() or not any((tmp_path / "svc").iterdir())
+
+
+def test_one_memcached_so_that_an_invalidation_reaches_every_copy(rendered: Any) -> None:
+    """Behind one Service address, a second replica would keep its own copy of a key that a
+    delete sent to the first never reaches (a stale read after an update)."""
+    (cache,) = of_kind(rendered("api-dynamodb-sqs-memcached") / "deploy" / "platform", "Deployment")
+    assert cache["spec"]["replicas"] == 1
+
+
+@pytest.mark.parametrize(
+    "case", ["api-mongodb", "api-dynamodb-sqs-memcached", "api-events-redis", "worker-sqs"]
+)
+def test_the_readme_says_what_the_platform_provides(rendered: Any, case: str) -> None:
+    """The generated README's table covers the six responsibilities for each new database, and
+    names the broker and cache objects that deploy/platform holds."""
+    repo = rendered(case)
+    answers = answers_of(repo)
+    readme = (repo / "README.md").read_text()
+    section = readme.split("## What the platform provides", 1)[1].split("\n## ", 1)[0]
+    if answers["database"] in {"mongodb", "dynamodb"}:
+        rows = re.findall(r"^\| ([a-z ]+?) (?:\(|\|)", section, re.MULTILINE)
+        assert rows[1:] == [
+            "provisioning",
+            "backups",
+            "monitoring",
+            "patching",
+            "connection pooling",
+            "secrets rotation",
+        ]
+    platform = repo / "deploy" / "platform"
+    for kind in ("MongoDBCommunity", "Table", "Queue", "Redis", "RabbitmqCluster"):
+        for obj in of_kind(platform, kind):
+            name = obj["spec"].get("queueName") or obj["metadata"]["name"]
+            assert f"`{name}`" in section, (kind, name)
