@@ -92,8 +92,11 @@ def secrets_read(repo: Path) -> set[tuple[str, str]]:
 
 
 def secrets_written(repo: Path) -> dict[str, set[str]]:
-    """Secret name -> keys, for every ExternalSecret in deploy/platform."""
-    written = {}
+    """Secret name -> keys, for every ExternalSecret (and plain Secret) in deploy/platform."""
+    written = {
+        secret["metadata"]["name"]: set(secret["stringData"])
+        for secret in of_kind(repo / "deploy" / "platform", "Secret")
+    }
     for ext in of_kind(repo / "deploy" / "platform", "ExternalSecret"):
         target = ext["spec"]["target"]
         if "template" in target:
@@ -108,6 +111,9 @@ def service_secret_urls(repo: Path) -> dict[str, str]:
     for ext in of_kind(repo / "deploy" / "platform", "ExternalSecret"):
         if ext["spec"]["target"]["name"] == name:
             return dict(ext["spec"]["target"]["template"]["data"])
+    for secret in of_kind(repo / "deploy" / "platform", "Secret"):
+        if secret["metadata"]["name"] == name:
+            return dict(secret["stringData"])
     return {}
 
 
@@ -151,6 +157,16 @@ def test_the_secret_the_service_reads_is_the_one_the_platform_writes(repo: Path)
         annotations = workload["metadata"].get("annotations", {})
         watched = annotations.get("secret.reloader.stakater.com/reload")
         assert watched == (name if read else None)
+
+
+def test_every_external_secret_fetches_something(repo: Path) -> None:
+    """external-secrets' admission webhook refuses an ExternalSecret with neither `data` nor
+    `dataFrom` ("either data or dataFrom should be specified"), which its CRD schema allows; a
+    Secret with nothing secret in it (DynamoDB, SQS, memcached) is a plain Secret instead."""
+    for ext in of_kind(repo / "deploy" / "platform", "ExternalSecret"):
+        assert ext["spec"].get("data") or ext["spec"].get("dataFrom"), ext["metadata"]["name"]
+    for secret in of_kind(repo / "deploy" / "platform", "Secret"):
+        assert "{{" not in yaml.safe_dump(secret), "a plain Secret is not a template"
 
 
 def test_templates_use_only_the_values_they_fetch(repo: Path) -> None:
