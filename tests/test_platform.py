@@ -11,7 +11,9 @@ what each one provides.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -46,16 +48,27 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """Render each case once per module, on first use."""
-    cache: dict[str, Path] = {}
+    """Render each case once per test session, on first use, shared by pytest-xdist's workers:
+    the folder above each worker's base temp is the session's own, and an flock per case makes
+    the first worker that needs it render it while the others wait. (A render takes seconds;
+    rendering each case in each worker doubled this file's time.)"""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    root = shared / "platform-cases"
+    root.mkdir(exist_ok=True)
 
     def get(case: str) -> Path:
-        if case not in cache:
-            service_type, answers = CASES[case]
-            cache[case] = render(tmp_path_factory.mktemp(case) / "svc", service_type, **answers)
-        return cache[case]
+        folder = root / case
+        with open(root / f"{case}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not (folder / "rendered").exists():
+                shutil.rmtree(folder, ignore_errors=True)
+                service_type, answers = CASES[case]
+                render(folder / "svc", service_type, **answers)
+                (folder / "rendered").touch()
+        return folder / "svc"
 
     return get
 
