@@ -3,6 +3,13 @@
 - At most `max_in_flight` requests are handled at once. One more gets 503 with `Retry-After`
   at once, without touching the database: a client (or the load balancer) retries elsewhere or
   later, instead of queueing behind work that would miss its deadline anyway.
+- Below that bound, the limit adapts (additive increase, multiplicative decrease, as TCP and
+  Netflix's concurrency-limits do): when admitted requests take more than half the deadline,
+  the process is serving fewer requests a second than the bound assumes (a smaller CPU share, a
+  slower database), so the limit shrinks by a quarter, at most once per half deadline; each
+  request served in under a quarter of the deadline while the limit is in use gives one back.
+  By Little's law the wait of an admitted request is (requests in flight) / (throughput), so
+  this keeps admitted requests well inside the deadline whatever the throughput is today.
 - Every admitted request runs under a deadline of `timeout` seconds, waiting for a pooled
   connection included. Past it, the request's task is cancelled, which cancels the database
   statement it was waiting on (see the storage module), and the client gets 504.
@@ -22,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Collection
 
 from prometheus_client import Counter, Gauge
@@ -42,7 +50,11 @@ SHED = Counter(
 )
 MAX_IN_FLIGHT = Gauge(
     "http_requests_max_in_flight",
-    "Requests handled at once beyond which new ones are shed (MAX_IN_FLIGHT).",
+    "The bound on requests handled at once (MAX_IN_FLIGHT).",
+)
+LIMIT = Gauge(
+    "http_requests_in_flight_limit",
+    "Requests handled at once beyond which new ones are shed now (adapts up to MAX_IN_FLIGHT).",
 )
 
 
@@ -60,7 +72,7 @@ def _json_response(status: int, detail: str, *extra_headers: tuple[bytes, bytes]
 
 
 class OverloadMiddleware:
-    """Sheds requests beyond `max_in_flight` (503) and ends those slower than `timeout` (504)."""
+    """Sheds requests beyond the limit (503) and ends those slower than `timeout` (504)."""
 
     def __init__(
         self,
@@ -75,11 +87,15 @@ class OverloadMiddleware:
         self.max_in_flight = max_in_flight
         self.exempt_paths = frozenset(exempt_paths)
         self.in_flight = 0
+        self.limit = max_in_flight  # the adaptive limit, 1 <= limit <= max_in_flight
+        self._slow = timeout / 2
+        self._fast = timeout / 4
+        self._next_decrease = 0.0
         MAX_IN_FLIGHT.set(max_in_flight)
+        LIMIT.set(max_in_flight)
         self._shed = _json_response(
             503,
-            f"the service is at capacity ({max_in_flight} requests in flight): "
-            f"retry after {RETRY_AFTER_SECONDS} s",
+            f"the service is at capacity: retry after {RETRY_AFTER_SECONDS} s",
             (b"retry-after", str(RETRY_AFTER_SECONDS).encode()),
         )
         self._timed_out = _json_response(
@@ -90,7 +106,7 @@ class OverloadMiddleware:
         if scope["type"] != "http" or scope["path"] in self.exempt_paths:
             await self.app(scope, receive, send)
             return
-        if self.in_flight >= self.max_in_flight:
+        if self.in_flight >= self.limit:
             SHED.inc()
             scope["outcome"] = "shed"
             for message in self._shed:
@@ -106,6 +122,7 @@ class OverloadMiddleware:
             await send(message)
 
         self.in_flight += 1
+        started = time.perf_counter()
         try:
             async with asyncio.timeout(self.timeout) as deadline:
                 await self.app(scope, receive, send_tracked)
@@ -123,4 +140,21 @@ class OverloadMiddleware:
             for message in self._timed_out:
                 await send(message)
         finally:
+            self._adapt(time.perf_counter() - started)
             self.in_flight -= 1
+
+    def _adapt(self, seconds: float) -> None:
+        """Shrink the limit when requests are slow, grow it back when they are fast."""
+        if seconds > self._slow:
+            now = time.perf_counter()
+            if now >= self._next_decrease and self.limit > 1:
+                self.limit = max(1, self.limit * 3 // 4)
+                self._next_decrease = now + self._slow  # let the smaller limit show its effect
+                LIMIT.set(self.limit)
+        elif (
+            seconds < self._fast
+            and self.limit < self.max_in_flight
+            and self.in_flight * 2 >= self.limit  # only while the limit is actually in use
+        ):
+            self.limit += 1
+            LIMIT.set(self.limit)
