@@ -1,18 +1,25 @@
-"""Speed and memory of the generated API service, side by side with its baselines, in one run.
+"""Speed and memory of the generated API service, side by side with its references, in one run.
 
     python benchmarks/bench_api.py [--duration 8] [--rounds 3] [--connections 64]
+        [--part all|healthz|orders] [--service-env KEY=VALUE ...] [--service-header 'N: v' ...]
 
 Needs wrk (`apt-get install wrk`) and PostgreSQL on 127.0.0.1:5432 (trust auth). It renders the
 API template (database postgresql) from this working tree, builds its venv, and measures, on
 loopback only, one uvicorn process each with the same server settings (uvloop, httptools, no
-access log) and wrk with one thread (the machine has two cores: one for the server, one for wrk):
+access log) and wrk with one thread (the machine has two cores: one for the server, one for wrk),
+rounds interleaved (A, B, C, A, B, C, ...) so that machine noise hits all alike; medians:
 
 - GET /healthz of the generated service vs (a) a plain FastAPI app of the same version with one
-  /healthz route and no middleware and (b) a bare uvicorn ASGI app (the ceiling): req/s and p99,
-  rounds interleaved (A, B, C, A, B, C, ...) so that machine noise hits all three alike; medians;
-- GET /api/v1/orders/{id} of the generated service on PostgreSQL;
+  /healthz route and no middleware and (b) a bare uvicorn ASGI app (the ceiling);
+- GET /api/v1/orders/{id} of one stored order: the generated service (auth off unless
+  --service-env/--service-header turn it on) vs (a) a hand-written FastAPI route over a plain
+  asyncpg pool of 20 returning the same model and (b) a bare ASGI app over the same pool (the
+  ceiling), all on the same database;
 - cold start: process spawn to the first /readyz 200 (median of 5);
 - RSS of the service idle (ready) and after >= 10k GET /api/v1/orders/{id}.
+
+full-stack-fastapi-template 0.10.0's GET /api/v1/items/{id} is not among the references: its
+source was not available to this run (no network beyond the package registries).
 
 Prints a Markdown section for BENCHMARKS.md.
 """
