@@ -135,7 +135,8 @@ class TestAnswers:
     def test_non_default_answers_reach_code_manifests_and_ci(
         self, tmp_path_factory: pytest.TempPathFactory
     ) -> None:
-        """port, replicas, resources, shutdown timeout, registry and Python version are used."""
+        """port, replicas, resources, shutdown and request timeouts, registry and Python version
+        are used."""
         from tests.support.render import render
 
         answers = {
@@ -148,6 +149,7 @@ class TestAnswers:
             "cpu_limit": "1",
             "memory_limit": "1Gi",
             "shutdown_timeout": 45,
+            "request_timeout": 1.5,
             "image_registry": "registry.example.com/team",
         }
         repo = render(tmp_path_factory.mktemp("api-answers") / "repo", "api", **answers)
@@ -167,8 +169,10 @@ class TestAnswers:
         assert yaml.safe_load((k8s / "hpa.yaml").read_text())["spec"]["minReplicas"] == 2
         config = yaml.safe_load((k8s / "configmap.yaml").read_text())["data"]
         assert (config["PORT"], config["SHUTDOWN_TIMEOUT"]) == ("9000", "45")
+        assert config["REQUEST_TIMEOUT"] == "1.5"
         settings = (repo / "billing_api" / "settings.py").read_text()
         assert "default=9000" in settings
         assert "default=45" in settings
+        assert "REQUEST_TIMEOUT: float = Field(default=1.5," in settings
         assert "EXPOSE 9000" in (repo / "Dockerfile").read_text()
         validate_manifests(repo)

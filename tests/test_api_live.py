@@ -171,6 +171,9 @@ class TestSigtermUnderLoad:
         with TcpProxy(*server_address(sql_project.database)) as proxy:
             env = _environment(sql_project, request, proxy)
             env |= {"DATABASE_POOL_SIZE": "20", "DATABASE_MAX_OVERFLOW": "0"}
+            # The drain, not the deadline, is under test: the stall outlasts REQUEST_TIMEOUT's
+            # default (test_api_overload.py tests the deadline).
+            env["REQUEST_TIMEOUT"] = str(SHUTDOWN_TIMEOUT)
             with running_service(sql_project, tmp_path, **env) as service:
                 service.wait_for("/readyz")
                 outcome = asyncio.run(_load_then_sigterm(service, proxy))
@@ -292,6 +295,7 @@ class TestSigtermPastTheBudget:
             env = {
                 **_environment(pg_project, request, proxy),
                 "SHUTDOWN_TIMEOUT": str(budget),
+                "REQUEST_TIMEOUT": "60",  # requests stuck past the drain, not past a deadline
             }
             with running_service(pg_project, tmp_path, **env) as service:
                 service.wait_for("/readyz")

@@ -115,6 +115,14 @@ CASES = {
         ["svc", "--data", "port=http", "--defaults"],
         ["port must be a whole number", "'http'"],
     ),
+    "request-timeout-too-long": (
+        ["svc", "--data", "request_timeout=120", "--defaults"],
+        ["request_timeout must be a number of seconds from 0.05 to 60", "'120'"],
+    ),
+    "request-timeout-not-a-number": (
+        ["svc", "--data", "request_timeout=fast", "--defaults"],
+        ["request_timeout must be a number", "'fast'"],
+    ),
     "unknown-type": (
         ["svc", "--type", "lambda", "--defaults"],
         ["service_type must be one of api, worker, cronjob", "'lambda'"],

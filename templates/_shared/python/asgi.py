@@ -102,19 +102,18 @@ class RequestContextMiddleware:
         children[0].inc()
         children[1].observe(duration)
         if self.access_log and scope["path"] not in self.quiet_paths:
-            access_logger.info(
-                "%s %s %d",
-                method,
-                scope["path"],
-                status,
-                extra={
-                    "method": method,
-                    "path": scope["path"],
-                    "route": route,
-                    "status": status,
-                    "duration_ms": round(duration * 1000, 3),
-                },
-            )
+            extra = {
+                "method": method,
+                "path": scope["path"],
+                "route": route,
+                "status": status,
+                "duration_ms": round(duration * 1000, 3),
+            }
+            # Set by an inner middleware that ended the request itself ("shed", "timeout").
+            outcome = scope.get("outcome")
+            if outcome is not None:
+                extra["outcome"] = outcome
+            access_logger.info("%s %s %d", method, scope["path"], status, extra=extra)
 
 
 def _request_id(scope: Scope) -> str:

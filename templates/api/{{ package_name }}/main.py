@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from . import SERVICE_NAME, __version__
 from .api.main import include_routes
+from .api.overload import OverloadMiddleware
 from .api.routes.health import PROBE_PATHS
 from .observability.asgi import RequestContextMiddleware
 from .observability.lifecycle import Lifecycle
@@ -52,6 +53,14 @@ def create_app(settings: Settings, lifecycle: Lifecycle | None = None) -> FastAP
     app.state.lifecycle = lifecycle
     app.state.storage = storage
     include_routes(app)
+    # Added first, so it runs inside the request context: shed and timed-out requests get a
+    # request id, metrics and an access log line like any other.
+    app.add_middleware(
+        OverloadMiddleware,
+        timeout=settings.REQUEST_TIMEOUT,
+        max_in_flight=settings.max_in_flight,
+        exempt_paths=PROBE_PATHS,
+    )
     app.add_middleware(
         RequestContextMiddleware, quiet_paths=PROBE_PATHS, access_log=settings.ACCESS_LOG
     )
