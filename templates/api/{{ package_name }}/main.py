@@ -30,8 +30,8 @@ def create_app(settings: Settings, lifecycle: Lifecycle | None = None) -> FastAP
     (e.g. no DATABASE_URL, or AUTH_ENABLED without AUTH_ISSUER).
     """
     lifecycle = lifecycle or Lifecycle(check_timeout=settings.READINESS_TIMEOUT)
-    authenticator = open_authenticator(settings)
     storage = open_storage(settings)
+    authenticator = open_authenticator(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

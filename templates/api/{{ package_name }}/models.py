@@ -22,7 +22,7 @@ _PRICE = re.compile(PRICE_PATTERN)
 def _price(value: object) -> Decimal:
     if isinstance(value, Decimal):  # built in Python (not from a request)
         value = str(value)
-    if isinstance(value, str) and _PRICE.match(value):
+    if isinstance(value, str) and _PRICE.fullmatch(value):
         return Decimal(value)
     raise ValueError('a price is a string from "0" to "1000000" with at most 2 decimals, e.g. "12.50"')
 
@@ -49,7 +49,8 @@ class OrderCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    customer_id: str = Field(min_length=1, max_length=64)
+    # No NUL: no database stores it in text (PostgreSQL refuses it); the document says so too.
+    customer_id: str = Field(min_length=1, max_length=64, pattern=r"^[^\x00]*$")
     items: list[OrderItem] = Field(min_length=1, max_length=100)
 
     @property

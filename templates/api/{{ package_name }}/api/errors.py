@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exception_handlers import http_exception_handler
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
@@ -17,10 +18,11 @@ def allowed_methods(app: FastAPI, request: Request) -> list[str]:
     """Every method some route serves at the request's path."""
     methods: set[str] = set()
     scope = {**request.scope, "method": "GET"}
-    for route in app.router.routes:
+    # Included routers are expanded into their routes (FastAPI >= 0.165 keeps them nested).
+    for route in iter_route_contexts(app.routes):
         match, _ = route.matches(scope)
         if match is not Match.NONE:
-            methods.update(getattr(route, "methods", None) or ())
+            methods.update(route.methods or ())
     return sorted(methods)
 
 

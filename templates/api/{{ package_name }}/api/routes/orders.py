@@ -57,7 +57,10 @@ async def list_orders(
     orders: Orders,
     caller: OrdersReader,
     limit: Annotated[int, Query(ge=1, le=100, description="Orders per page.")] = 20,
-    offset: Annotated[int, Query(ge=0, description="Orders to skip (newest first).")] = 0,
+    # Bounded: a database refuses an offset beyond its integer range (a 5xx before the bound).
+    offset: Annotated[
+        int, Query(ge=0, le=1_000_000_000, description="Orders to skip (newest first).")
+    ] = 0,
 ) -> OrderPage:
     items, total = await orders.page(limit=limit, offset=offset)
     return OrderPage(items=items, total=total, limit=limit, offset=offset)
