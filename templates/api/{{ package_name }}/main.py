@@ -12,9 +12,9 @@ from . import SERVICE_NAME, __version__
 from .api.errors import add_error_handlers
 from .api.main import include_routes
 from .api.routes.health import PROBE_PATHS
+from .auth import open_authenticator
 from .observability.asgi import RequestContextMiddleware
 from .observability.lifecycle import Lifecycle
-from .auth import open_authenticator
 from .settings import Settings
 from .storage import open_storage
 

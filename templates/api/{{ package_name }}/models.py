@@ -24,7 +24,9 @@ def _price(value: object) -> Decimal:
         value = str(value)
     if isinstance(value, str) and _PRICE.fullmatch(value):
         return Decimal(value)
-    raise ValueError('a price is a string from "0" to "1000000" with at most 2 decimals, e.g. "12.50"')
+    raise ValueError(
+        'a price is a string from "0" to "1000000" with at most 2 decimals, e.g. "12.50"'
+    )
 
 
 Price = Annotated[

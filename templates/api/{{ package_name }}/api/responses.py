@@ -33,7 +33,8 @@ _CHALLENGE = "Bearer, with the RFC 6750 error code when there is one"
 # Bearer-token answers (api/security.py).
 AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     status.HTTP_400_BAD_REQUEST: _answer(
-        "Malformed Authorization header (RFC 6750 invalid_request).", **{"WWW-Authenticate": _CHALLENGE}
+        "Malformed Authorization header (RFC 6750 invalid_request).",
+        **{"WWW-Authenticate": _CHALLENGE},
     ),
     status.HTTP_401_UNAUTHORIZED: _answer(
         "No bearer token, or one that cannot be accepted (invalid_token).",

@@ -82,21 +82,19 @@ def open_authenticator(settings: Settings) -> Authenticator:
     """The authenticator `settings` describe. Raises ConfigurationError for unusable settings."""
     if not settings.AUTH_ENABLED:
         return Authenticator(None)
-    required = {
-        "AUTH_ISSUER": settings.AUTH_ISSUER,
-        "AUTH_AUDIENCE": settings.AUTH_AUDIENCE,
-        "AUTH_JWKS_URL": settings.AUTH_JWKS_URL,
-    }
+    issuer = settings.AUTH_ISSUER or ""
+    audience = settings.AUTH_AUDIENCE or ""
+    jwks_url = settings.AUTH_JWKS_URL or ""
+    required = {"AUTH_ISSUER": issuer, "AUTH_AUDIENCE": audience, "AUTH_JWKS_URL": jwks_url}
     missing = [name for name, value in required.items() if not value]
     if missing:
         raise ConfigurationError(
             f"{', '.join(missing)} must be set while AUTH_ENABLED is true (the issuer's "
             "values; AUTH_ENABLED=false switches authentication off explicitly)"
         )
-    assert settings.AUTH_ISSUER and settings.AUTH_AUDIENCE and settings.AUTH_JWKS_URL
-    _check_jwks_url(settings.AUTH_JWKS_URL)
+    _check_jwks_url(jwks_url)
     keys = JwksCache(
-        settings.AUTH_JWKS_URL,
+        jwks_url,
         timeout=settings.AUTH_JWKS_TIMEOUT,
         refresh_interval=settings.AUTH_JWKS_REFRESH_INTERVAL,
         max_age=settings.AUTH_JWKS_MAX_AGE,
@@ -104,8 +102,8 @@ def open_authenticator(settings: Settings) -> Authenticator:
     return Authenticator(
         TokenVerifier(
             keys,
-            issuer=settings.AUTH_ISSUER,
-            audience=settings.AUTH_AUDIENCE,
+            issuer=issuer,
+            audience=audience,
             algorithms=settings.AUTH_ALGORITHMS,
             leeway=settings.AUTH_LEEWAY,
         )

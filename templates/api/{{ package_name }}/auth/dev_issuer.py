@@ -10,6 +10,7 @@ the public half as a JWKS on 127.0.0.1, and mints tokens signed with the private
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -171,8 +172,6 @@ def serve(audience: str, port: int) -> int:
         print(f"# A token with the scopes {' '.join(SCOPES)}, valid for an hour:")
         print(f"export TOKEN={issuer.token()}")
         print(f"# More: curl -s '{issuer.issuer}/token?scope=orders:read'", flush=True)
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
     return 0

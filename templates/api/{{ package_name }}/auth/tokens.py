@@ -21,7 +21,7 @@ import jwt
 from .jwks import JwksCache
 
 # RFC 6750 section 3: error_description may not hold '"' or '\\' or control characters.
-_UNSAFE = re.compile(r'[^\x20-\x21\x23-\x5b\x5d-\x7e]')
+_UNSAFE = re.compile(r"[^\x20-\x21\x23-\x5b\x5d-\x7e]")
 
 
 class InvalidToken(Exception):

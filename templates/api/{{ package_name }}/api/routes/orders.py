@@ -43,7 +43,9 @@ async def create_order(
 @router.get(
     "/{order_id}",
     response_model=Order,
-    responses={status.HTTP_404_NOT_FOUND: {"model": Problem, "description": "No order has this id."}},
+    responses={
+        status.HTTP_404_NOT_FOUND: {"model": Problem, "description": "No order has this id."}
+    },
 )
 async def get_order(order_id: UUID, orders: Orders, caller: OrdersReader) -> Order:
     order = await orders.get(order_id)
