@@ -192,6 +192,8 @@ def main() -> None:
             "PYTHONPATH": str(repo),
             "DATABASE_URL": f"{SERVER}/{database}",
             "LOG_LEVEL": "WARNING",
+            # Auth off: the baselines check no token (auth on vs off: benchmarks/bench_api_auth.py).
+            "AUTH_ENABLED": "false",
         }
         subprocess.run(
             [python, "-m", "orders", "migrate"],

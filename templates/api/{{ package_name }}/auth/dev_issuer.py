@@ -66,6 +66,11 @@ class LocalIssuer:
 
     # -------------------------------------------------------------------------------- tokens
 
+    def rotate(self) -> None:
+        """A new key pair replaces the old one: the JWKS names only the new key from now on."""
+        self.private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.kid = uuid.uuid4().hex
+
     def jwks(self) -> dict[str, Any]:
         public = RSAAlgorithm.to_jwk(self.private_key.public_key(), as_dict=True)
         return {"keys": [{**public, "kid": self.kid, "use": "sig", "alg": "RS256"}]}

@@ -85,6 +85,8 @@ class JwksCache:
         self._attempted_at: float | None = None  # last fetch, successful or not
         self._last_error: str | None = None
         self._lock = asyncio.Lock()
+        # Changes whenever the set of keys does: what was verified with an older set is rechecked.
+        self.generation = 0
         self._background: asyncio.Task[None] | None = None
 
     async def get(self, kid: str) -> SigningKey | None:
@@ -143,6 +145,8 @@ class JwksCache:
             self._last_error = f"the issuer's keys ({self.url}) cannot be fetched: {reason}"
             logger.warning("%s; keeping %d cached key(s)", self._last_error, len(self._keys))
             return
+        if keys.keys() != self._keys.keys():
+            self.generation += 1
         self._keys = keys
         self._fetched_at = self._attempted_at
         self._last_error = None

@@ -7,11 +7,17 @@ PyJWT does the cryptography and the claim checks; this module decides what is ac
 - the key is found by the header's `kid` in the issuer's JWKS (jwks.py), never taken from the
   token (`jwk`, `jku`, `x5u` headers are ignored);
 - `exp`, `iss` and `aud` are required and checked; `nbf` and `iat` are checked when present.
+
+A client sends the same token with every request until it expires: the outcome of a successful
+check is kept (up to CACHE_SIZE tokens) until the token's `exp` or until the issuer's key set
+changes, so that the signature is verified once per token, not once per request.
 """
 
 from __future__ import annotations
 
 import re
+import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +27,8 @@ import jwt
 from .jwks import JwksCache
 
 # RFC 6750 section 3: error_description may not hold '"' or '\\' or control characters.
+CACHE_SIZE = 4096
+
 _UNSAFE = re.compile(r"[^\x20-\x21\x23-\x5b\x5d-\x7e]")
 
 
@@ -65,9 +73,29 @@ class TokenVerifier:
         self._audience = audience
         self._algorithms = frozenset(algorithms)
         self._leeway = leeway
+        # token -> (principal, expiry on this clock, key-set generation it was checked with)
+        self._verified: OrderedDict[str, tuple[Principal, float, int]] = OrderedDict()
 
     async def verify(self, token: str) -> Principal:
         """The token's principal. Raises InvalidToken, or KeysUnavailable (jwks.py)."""
+        known = self._verified.get(token)
+        if known is not None:
+            principal, expires, generation = known
+            if time.time() < expires and generation == self.keys.generation:
+                return principal
+            del self._verified[token]
+        generation = self.keys.generation
+        principal = await self._check(token)
+        self._verified[token] = (
+            principal,
+            float(principal.claims["exp"]) + self._leeway,
+            generation,
+        )
+        if len(self._verified) > CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return principal
+
+    async def _check(self, token: str) -> Principal:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as error:
