@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.jwt_issuer import JwtIssuer, issuer_for
 from tests.support.render import render
 from tests.support.services import SERVICES, fresh_database, fresh_mysql_database, require
 from tests.support.venv import run_in, venv_for
@@ -142,11 +143,24 @@ class Service:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def issuer(self) -> JwtIssuer:
+        """The local issuer this service trusts (unless its env says AUTH_ENABLED=false)."""
+        return issuer_for(str(CELLS[self.project.database]["service_name"]))
+
+    @property
+    def auth(self) -> dict[str, str]:
+        """An Authorization header with a token carrying orders:read and orders:write."""
+        return self.issuer.headers()
+
     def start(self) -> None:
         # Tracing only when a test asks for it, whatever the machine's environment says.
         inherited = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+        # Authentication on, trusting the test issuer, unless the test sets AUTH_* itself.
+        auth = {} if "AUTH_ENABLED" in self.env else self.issuer.settings()
         env = {
             **inherited,
+            **auth,
             **self.env,
             "PORT": str(self.port),
             "PYTHONPATH": str(self.project.repo),
@@ -163,7 +177,8 @@ class Service:
             )
 
     def get(self, path: str, timeout: float = 5) -> httpx.Response:
-        return httpx.get(self.url + path, timeout=timeout)
+        """GET with a valid token (probes and /metrics ignore it)."""
+        return httpx.get(self.url + path, timeout=timeout, headers=self.auth)
 
     def answers(self, path: str, status: int) -> bool:
         assert self.process is not None and self.process.poll() is None, self.output()

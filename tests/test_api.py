@@ -79,12 +79,14 @@ class TestStructure:
     def test_the_database_port_compose_and_ci_service_match_the_database(
         self, project: ApiProject
     ) -> None:
-        """NetworkPolicy egress opens the database's port; compose and CI run that database."""
+        """NetworkPolicy egress opens the database's port (besides DNS, OTLP and the issuer's
+        JWKS on 443); compose and CI run that database."""
         k8s = project.repo / "deploy" / "k8s"
         policy = yaml.safe_load((k8s / "networkpolicy.yaml").read_text())
         ports = {p["port"] for rule in policy["spec"]["egress"] for p in rule["ports"]}
         expected = {"postgresql": {5432}, "mysql": {3306}, "none": set()}[project.database]
-        assert ports - {53, 4318} == expected
+        assert ports - {53, 4318, 443} == expected
+        assert 443 in ports, "auth is on: the pods must reach the issuer's JWKS"
         compose = yaml.safe_load((project.repo / "compose.yaml").read_text())["services"]
         ci = yaml.safe_load((project.repo / ".github" / "workflows" / "ci.yml").read_text())
         test_job = ci["jobs"]["test"]

@@ -42,7 +42,13 @@ def _serve_and_stop(image: str, url: str) -> None:
     with run_container(
         image,
         port=port,
-        env={"PORT": str(port), "DATABASE_URL": url, "SHUTDOWN_TIMEOUT": "10"},
+        # Authentication is not the subject here (tests/test_api_auth_live.py covers it live).
+        env={
+            "PORT": str(port),
+            "DATABASE_URL": url,
+            "SHUTDOWN_TIMEOUT": "10",
+            "AUTH_ENABLED": "false",
+        },
         host_network=True,
         stop_timeout=30,
     ) as running:

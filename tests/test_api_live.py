@@ -101,7 +101,9 @@ class TestLiveProcess:
             if project.database != "none":
                 assert ready["checks"] == {"database": "ok"}
             created = httpx.post(
-                service.url + "/api/v1/orders", json=ORDER, headers={"X-Request-ID": "live-1"}
+                service.url + "/api/v1/orders",
+                json=ORDER,
+                headers={"X-Request-ID": "live-1", **service.auth},
             )
             assert created.status_code == 201
             assert created.headers["x-request-id"] == "live-1"
@@ -147,7 +149,7 @@ class TestTracing:
         env = {**_environment(sql_project, request), "OTEL_TRACES_EXPORTER": "console"}
         with running_service(sql_project, tmp_path, **env) as service:
             service.wait_for("/readyz")
-            created = httpx.post(service.url + "/api/v1/orders", json=ORDER)
+            created = httpx.post(service.url + "/api/v1/orders", json=ORDER, headers=service.auth)
             assert created.status_code == 201
             assert service.stop() == 0
         spans = [json.loads(line) for line in service.stderr().splitlines() if line.startswith("{")]
@@ -205,7 +207,9 @@ class _Outcome:
 async def _load_then_sigterm(service: Service, proxy: TcpProxy) -> _Outcome:
     outcome = _Outcome()
     limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
-    async with httpx.AsyncClient(base_url=service.url, limits=limits, timeout=60) as client:
+    async with httpx.AsyncClient(
+        base_url=service.url, limits=limits, timeout=60, headers=service.auth
+    ) as client:
         existing = (await client.post("/api/v1/orders", json=ORDER)).json()["id"]
         # Open the whole pool while the database is fast: the slow part is the requests.
         warm_up = [client.get(f"/api/v1/orders/{existing}") for _ in range(CONCURRENCY)]
@@ -278,7 +282,9 @@ class TestDatabaseOutage:
 
                 proxy.restore()
                 service.wait_for("/readyz", 200, within=30)
-                created = httpx.post(service.url + "/api/v1/orders", json=ORDER, timeout=10)
+                created = httpx.post(
+                    service.url + "/api/v1/orders", json=ORDER, timeout=10, headers=service.auth
+                )
                 assert created.status_code == 201
                 assert service.process is not None and service.process.pid == pid
                 assert service.process.poll() is None, "the service restarted or died"
@@ -305,7 +311,7 @@ class TestSigtermPastTheBudget:
 
 
 async def _stuck_then_sigterm(service: Service, proxy: TcpProxy) -> tuple[float, int]:
-    async with httpx.AsyncClient(base_url=service.url, timeout=60) as client:
+    async with httpx.AsyncClient(base_url=service.url, timeout=60, headers=service.auth) as client:
         order = (await client.post("/api/v1/orders", json=ORDER)).json()["id"]
         proxy.hold()  # and never released: these requests cannot finish
         stuck = [asyncio.create_task(client.get(f"/api/v1/orders/{order}")) for _ in range(8)]

@@ -178,7 +178,9 @@ class TestApiScrape:
         env = {"DATABASE_URL": migrated_database(project, database_factory)}
         with running_service(project, tmp_path, **env) as service:
             service.wait_for("/readyz")
-            created = httpx.post(service.url + "/api/v1/orders", json=ORDER, timeout=5)
+            created = httpx.post(
+                service.url + "/api/v1/orders", json=ORDER, timeout=5, headers=service.auth
+            )
             assert created.status_code == 201, created.text
             assert service.get(f"/api/v1/orders/{created.json()['id']}").status_code == 200
             assert service.get(f"/api/v1/orders/{uuid.uuid4()}").status_code == 404

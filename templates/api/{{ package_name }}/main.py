@@ -9,9 +9,11 @@ from typing import Any
 from fastapi import FastAPI
 
 from . import SERVICE_NAME, __version__
+from .api.errors import add_error_handlers
 from .api.main import include_routes
 from .api.overload import OverloadMiddleware
 from .api.routes.health import PROBE_PATHS
+from .auth import open_authenticator
 from .observability.asgi import RequestContextMiddleware
 from .observability.lifecycle import Lifecycle
 from .settings import Settings
@@ -25,20 +27,25 @@ def _is_probe(scope: MutableMapping[str, Any]) -> bool:
 def create_app(settings: Settings, lifecycle: Lifecycle | None = None) -> FastAPI:
     """The app; `lifecycle` is shared with the server, which marks it draining on SIGTERM.
 
-    Raises ConfigurationError when the storage cannot work with `settings` (e.g. no DATABASE_URL).
+    Raises ConfigurationError when the storage or authentication cannot work with `settings`
+    (e.g. no DATABASE_URL, or AUTH_ENABLED without AUTH_ISSUER).
     """
     lifecycle = lifecycle or Lifecycle(check_timeout=settings.READINESS_TIMEOUT)
     storage = open_storage(settings)
+    authenticator = open_authenticator(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for name, check in storage.readiness_checks.items():
             lifecycle.add_check(name, check)
+        # Readiness does not wait for the issuer's keys: see README "Authentication".
+        authenticator.start()
         lifecycle.mark_started()
         try:
             yield
         finally:
             # After the server has let in-flight requests finish: release the pools.
+            await authenticator.close()
             await storage.close()
 
     app = FastAPI(
@@ -52,6 +59,7 @@ def create_app(settings: Settings, lifecycle: Lifecycle | None = None) -> FastAP
     )
     app.state.lifecycle = lifecycle
     app.state.storage = storage
+    app.state.authenticator = authenticator
     include_routes(app)
     # Added first, so it runs inside the request context: shed and timed-out requests get a
     # request id, metrics and an access log line like any other.
@@ -61,6 +69,7 @@ def create_app(settings: Settings, lifecycle: Lifecycle | None = None) -> FastAP
         max_in_flight=settings.max_in_flight,
         exempt_paths=PROBE_PATHS,
     )
+    add_error_handlers(app)
     app.add_middleware(
         RequestContextMiddleware, quiet_paths=PROBE_PATHS, access_log=settings.ACCESS_LOG
     )
