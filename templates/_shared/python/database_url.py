@@ -104,7 +104,7 @@ def mongodb_database(value: str | None) -> str:
     if _MONGODB_NAME_FORBIDDEN.search(database) or len(database.encode()) > 63:
         raise DatabaseUrlError(
             f"DATABASE_URL names the database {database!r}, which MongoDB does not allow: at most"
-            " 63 bytes, none of / \\ . space \" $ * < > : | ?"
+            ' 63 bytes, none of / \\ . space " $ * < > : | ?'
         )
     return database
 
