@@ -38,3 +38,7 @@ if ! command -v npm >/dev/null; then
 fi
 [ -d tests/node/node_modules/@backstage/catalog-model ] ||
   npm ci --prefix tests/node --no-audit --no-fund --silent
+
+# dynalite: the DynamoDB stand-in that validates as strictly as AWS (tests/support/dynamodb.py).
+[ -x .cache/dynalite/node_modules/.bin/dynalite ] ||
+  npm install --prefix .cache/dynalite dynalite@4.0.0 --no-audit --no-fund --silent

@@ -16,6 +16,14 @@ listening 4222 || start-stop-daemon --start --oknodo --background --exec /usr/sb
 # /run is a tmpfs on a rebooted machine: mariadbd needs its socket folder back.
 listening 3306 || { install -d -o mysql -g mysql /run/mysqld; start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd; }
 listening 1883 || mosquitto -d -c /etc/mosquitto/mosquitto.conf
+# nx-27017, the MongoDB stand-in (pip, from the test extra, which the test command installs
+# first: so it is started here only when already installed; tests/support/services.py starts it
+# otherwise, in the same place).
+if ! listening 27017 && command -v nx-27017 >/dev/null; then
+  mkdir -p /tmp/nx-27017
+  setsid nx-27017 --data-dir /tmp/nx-27017/data --host 127.0.0.1 -p 27017 \
+    --log-file /tmp/nx-27017/server.log --pid-file /tmp/nx-27017/nx-27017.pid >/dev/null 2>&1 < /dev/null &
+fi
 
 wait_for postgresql 5432 && wait_for redis 6379 && wait_for rabbitmq 5672 && wait_for nats 4222 \
   && wait_for mariadb 3306 && wait_for mosquitto 1883

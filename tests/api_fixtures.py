@@ -1,7 +1,8 @@
 """What the API template's tests share: rendered repos with their venvs, fresh PostgreSQL and
-MySQL databases (MySQL on the MariaDB server: no MySQL 8 server exists on these machines) and the
-generated service as a real process (the TCP proxy that cuts or slows its link to the database is
-tests/support/proxy.py).
+MySQL databases (MySQL on the MariaDB server: no MySQL 8 server exists on these machines),
+MongoDB on its stand-in nx-27017 and DynamoDB on dynalite (tests/support/services.py and
+dynamodb.py say what each stand-in cannot prove), and the generated service as a real process
+(the TCP proxy that cuts or slows its link to the database is tests/support/proxy.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import httpx
 import pytest
 
 from tests.support.jwt_issuer import JwtIssuer, issuer_for
+from tests.support.dynamodb import DynamoEndpoint, dynalite
 from tests.support.render import render
 from tests.support.services import SERVICES, fresh_database, fresh_mysql_database, require
 from tests.support.venv import run_in, venv_for
@@ -33,10 +35,13 @@ CELLS: dict[str, dict[str, Any]] = {
     "postgresql": {"service_name": "orders", "database": "postgresql"},
     "mysql": {"service_name": "orders-my", "database": "mysql"},
     "none": {"service_name": "orders-mem", "database": "none"},
+    "mongodb": {"service_name": "orders-mongo", "database": "mongodb"},
+    "dynamodb": {"service_name": "orders-dynamo", "database": "dynamodb"},
 }
 # database -> the real server its tests run on (tests/support/services.py); MySQL is tested on
-# MariaDB 10.11, the SQL being what both accept.
-SERVERS = {"postgresql": "postgresql", "mysql": "mariadb"}
+# MariaDB 10.11, the SQL being what both accept; MongoDB on nx-27017. DynamoDB: a dynalite of the
+# session (dynamodb_endpoint below).
+SERVERS = {"postgresql": "postgresql", "mysql": "mariadb", "mongodb": "mongodb"}
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,43 @@ def mysql_database_factory_fixture() -> Iterator[Callable[[], str]]:
     require("mariadb")
     with ExitStack() as databases:
         yield lambda: databases.enter_context(fresh_mysql_database("api"))
+
+
+@pytest.fixture(scope="session", name="mongodb_database_factory")
+def mongodb_database_factory_fixture() -> Iterator[Callable[[], str]]:
+    """Names unique databases on the MongoDB stand-in (created by the first write); drops them."""
+    server = require("mongodb")
+    names: list[str] = []
+
+    def create() -> str:
+        names.append(f"api_{uuid.uuid4().hex[:12]}")
+        return server.rsplit("/", 1)[0] + f"/{names[-1]}"
+
+    yield create
+    from pymongo import MongoClient
+
+    with MongoClient(server, serverSelectionTimeoutMS=5000) as client:
+        for name in names:
+            client.drop_database(name)
+
+
+@pytest.fixture(scope="session", name="dynamodb_endpoint")
+def dynamodb_endpoint_fixture(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[DynamoEndpoint]:
+    """dynalite for this session (tests/support/dynamodb.py)."""
+    with dynalite(tmp_path_factory.mktemp("dynalite")) as endpoint:
+        yield endpoint
+
+
+def database_environment(project: ApiProject, request: pytest.FixtureRequest) -> dict[str, str]:
+    """What the generated repo's own tests need to reach their database (none for `none`)."""
+    if project.database == "dynamodb":
+        endpoint: DynamoEndpoint = request.getfixturevalue("dynamodb_endpoint")
+        return endpoint.environment()
+    if project.database == "none":
+        return {}
+    return {"DATABASE_URL": require(SERVERS[project.database])}
 
 
 def server_address(database: str) -> tuple[str, int]:

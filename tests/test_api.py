@@ -1,11 +1,16 @@
 """The API template, per database: the generated repo passes its own checks.
 
-For `postgresql`, `mysql` and `none`: the repo's own tests pass in a fresh venv against the real
-database (with CI set, so that none of them can skip), ruff and mypy pass, the manifests validate
-against the Kubernetes schemas, the workflow against GitHub's schema and zizmor, the Dockerfile
-hadolint. MySQL runs on the MariaDB 10.11 server of these machines: no MySQL 8 server package
-exists here (the generated CI uses a MySQL 8.4 container), so what only MySQL 8 would reject is
-not proven here; the service keeps to SQL both accept.
+For `postgresql`, `mysql`, `mongodb`, `dynamodb` and `none`: the repo's own tests pass in a fresh
+venv against the real database or its stand-in (with CI set, so that none of them can skip), ruff
+and mypy pass, the manifests validate against the Kubernetes schemas, the workflow against
+GitHub's schema and zizmor, the Dockerfile hadolint. MySQL runs on the MariaDB 10.11 server of
+these machines: no MySQL 8 server package exists here (the generated CI uses a MySQL 8.4
+container), so what only MySQL 8 would reject is not proven here; the service keeps to SQL both
+accept. MongoDB runs on nx-27017 (a wire-protocol server on SQLite), which does not enforce the
+collection's validator (the generated tests check the commands migrate sends instead) and is not
+a replica set; the generated CI runs MongoDB 8.0. DynamoDB runs on dynalite, as strict as AWS in
+validating requests, without AWS's throughput limits or eventually consistent indexes; the
+generated CI runs DynamoDB Local.
 """
 
 from __future__ import annotations
@@ -15,14 +20,19 @@ import tomllib
 import pytest
 import yaml
 
-from tests.api_fixtures import CELLS, SERVERS, ApiProject, api_project_for
+from tests.api_fixtures import (  # noqa: F401  (the *_fixture names are pytest fixtures)
+    CELLS,
+    ApiProject,
+    api_project_for,
+    database_environment,
+    dynamodb_endpoint_fixture,
+)
 from tests.support.checks import (
     lint_dockerfile,
     lint_python,
     validate_manifests,
     validate_workflows,
 )
-from tests.support.services import require
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -33,13 +43,14 @@ def project(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
 
 
 class TestGeneratedRepo:
-    def test_its_own_tests_pass_against_the_real_database(self, project: ApiProject) -> None:
+    def test_its_own_tests_pass_against_the_real_database(
+        self, project: ApiProject, request: pytest.FixtureRequest
+    ) -> None:
         """`pytest` in the generated repo, CI set: a missing database would fail, not skip
-        (`mysql` on MariaDB)."""
-        server = require(SERVERS.get(project.database, "postgresql"))
+        (`mysql` on MariaDB, `mongodb` on nx-27017, `dynamodb` on dynalite)."""
         result = project.run(
             project.python, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-            env={"DATABASE_URL": server, "CI": "true"},
+            env={**database_environment(project, request), "CI": "true"},
         )  # fmt: skip
         assert result.returncode == 0, result.stdout + result.stderr
         summary = result.stdout.strip().splitlines()[-1]
@@ -64,17 +75,24 @@ class TestStructure:
         """The database is a swapped module, not conditionals in shared code."""
         storage = project.repo / project.package / "storage"
         modules = {p.name for p in storage.glob("*.py")}
-        if project.database != "none":
-            others = {"postgresql.py", "mysql.py", "memory.py"} - {f"{project.database}.py"}
+        stores = {"postgresql.py", "mysql.py", "mongodb.py", "dynamodb.py", "memory.py"}
+        deps = tomllib.loads((project.repo / "pyproject.toml").read_text())["project"]
+        sql = [d for d in deps["dependencies"] if "sqlalchemy" in d or "asyncpg" in d]
+        if project.database in ("postgresql", "mysql"):
             assert {f"{project.database}.py", "tables.py", "urls.py"} <= modules
-            assert not others & modules
+            assert not (stores - {f"{project.database}.py"}) & modules
             assert (project.repo / project.package / "migrations" / "env.py").is_file()
+        elif project.database in ("mongodb", "dynamodb"):
+            assert modules & stores == {f"{project.database}.py"}
+            assert "urls.py" in modules
+            assert "tables.py" not in modules
+            assert not (project.repo / project.package / "migrations").exists()
+            assert not sql
         else:
             assert "memory.py" in modules
             assert not {"postgresql.py", "mysql.py", "tables.py", "urls.py"} & modules
             assert not (project.repo / project.package / "migrations").exists()
-            deps = tomllib.loads((project.repo / "pyproject.toml").read_text())["project"]
-            assert not [d for d in deps["dependencies"] if "sqlalchemy" in d or "asyncpg" in d]
+            assert not sql
 
     def test_the_database_port_compose_and_ci_service_match_the_database(
         self, project: ApiProject
@@ -84,19 +102,35 @@ class TestStructure:
         k8s = project.repo / "deploy" / "k8s"
         policy = yaml.safe_load((k8s / "networkpolicy.yaml").read_text())
         ports = {p["port"] for rule in policy["spec"]["egress"] for p in rule["ports"]}
-        expected = {"postgresql": {5432}, "mysql": {3306}, "none": set()}[project.database]
+        expected = {
+            "postgresql": {5432},
+            "mysql": {3306},
+            "mongodb": {27017},
+            "dynamodb": set(),  # DynamoDB is reached over HTTPS, like the JWKS below
+            "none": set(),
+        }[project.database]
         assert ports - {53, 4318, 443} == expected
-        assert 443 in ports, "auth is on: the pods must reach the issuer's JWKS"
+        assert 443 in ports, "auth is on: the pods must reach the issuer's JWKS (and DynamoDB)"
         compose = yaml.safe_load((project.repo / "compose.yaml").read_text())["services"]
         ci = yaml.safe_load((project.repo / ".github" / "workflows" / "ci.yml").read_text())
         test_job = ci["jobs"]["test"]
         if project.database == "none":
             assert "services" not in test_job
             return
-        name = {"postgresql": "postgres", "mysql": "mysql"}[project.database]
+        name = {"postgresql": "postgres", "mysql": "mysql", "mongodb": "mongo"}.get(
+            project.database, project.database
+        )
         assert name in compose and name in test_job["services"]
-        assert test_job["env"]["DATABASE_URL"].startswith(f"{project.database}://")
         assert compose["migrate"]["command"][-1] == "migrate"
+        if project.database == "dynamodb":
+            local = "AWS_ENDPOINT_URL_DYNAMODB"
+            assert test_job["env"][local] == "http://127.0.0.1:8000"
+            assert compose["migrate"]["environment"][local] == "http://dynamodb:8000"
+            assert compose["migrate"]["environment"]["DYNAMODB_CREATE_TABLE"] == "true"
+            service = compose[CELLS["dynamodb"]["service_name"]]["environment"]
+            assert service["DYNAMODB_TABLE"] == CELLS["dynamodb"]["service_name"]
+            return
+        assert test_job["env"]["DATABASE_URL"].startswith(f"{project.database}://")
 
     def test_deployment_meets_the_platform_contract(self, project: ApiProject) -> None:
         """Probes, resources, grace period above drain + preStop, restricted security."""
@@ -128,8 +162,17 @@ class TestStructure:
             for e in c.get("env", [])
         }
         if project.database != "none":
-            assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"]["key"] == "DATABASE_URL"
             assert pod["initContainers"][0]["command"][-1] == "migrate"
+        if project.database == "dynamodb":
+            # By table name from the ConfigMap, checked (not created) by migrate; no URL.
+            config = yaml.safe_load(
+                (project.repo / "deploy" / "k8s" / "configmap.yaml").read_text()
+            )
+            assert config["data"]["DYNAMODB_TABLE"] == CELLS["dynamodb"]["service_name"]
+            assert config["data"]["DYNAMODB_CREATE_TABLE"] == "false"
+            assert "DATABASE_URL" not in env
+        elif project.database != "none":
+            assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"]["key"] == "DATABASE_URL"
         assert not any("value" in e for e in env.values()), "secrets only from a Secret"
 
 

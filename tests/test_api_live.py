@@ -2,7 +2,11 @@
 SIGTERM under load, and a database outage through a proxy that is cut and restored.
 
 MySQL runs on the MariaDB 10.11 server of this machine: no MySQL 8 server exists here, so these
-prove the service against MariaDB's wire protocol and SQL, not against MySQL 8 itself.
+prove the service against MariaDB's wire protocol and SQL, not against MySQL 8 itself. MongoDB
+runs on nx-27017 (MongoDB's wire protocol over SQLite, one node: no replica set elections or
+failover are proven), DynamoDB on dynalite (DynamoDB's HTTP API, no AWS throttling, latency or
+eventually consistent index): the outage and SIGTERM tests prove the service's own behaviour
+(readiness, recovery of its client, draining) with their real clients over real sockets.
 """
 
 from __future__ import annotations
@@ -25,12 +29,15 @@ from tests.api_fixtures import (  # noqa: F401  (the *_fixture names are pytest 
     Service,
     api_project_for,
     database_factory_fixture,
+    dynamodb_endpoint_fixture,
     migrated_database,
+    mongodb_database_factory_fixture,
     mysql_database_factory_fixture,
     postgres_server_fixture,
     running_service,
     server_address,
 )
+from tests.support.dynamodb import DynamoEndpoint
 from tests.support.proxy import TcpProxy
 
 pytestmark = pytest.mark.timeout(600)
@@ -50,22 +57,50 @@ def pg_project(tmp_path_factory: pytest.TempPathFactory) -> ApiProject:
     return api_project_for("postgresql", tmp_path_factory)
 
 
-@pytest.fixture(scope="module", params=["mysql", "postgresql"])
+@pytest.fixture(scope="module", params=["dynamodb", "mongodb", "mysql", "postgresql"])
 def sql_project(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> ApiProject:
-    """Each SQL database's cell (mysql on MariaDB)."""
+    """Each database's cell (mysql on MariaDB, mongodb on nx-27017, dynamodb on dynalite)."""
     return api_project_for(request.param, tmp_path_factory)
 
 
 # database -> the fixture that makes fresh databases on its real server
-FACTORIES = {"postgresql": "database_factory", "mysql": "mysql_database_factory"}
+FACTORIES = {
+    "postgresql": "database_factory",
+    "mysql": "mysql_database_factory",
+    "mongodb": "mongodb_database_factory",
+}
+
+
+def _address(project: ApiProject, request: pytest.FixtureRequest) -> tuple[str, int]:
+    """Host and port of the server the cell's service talks to (what a proxy stands before)."""
+    if project.database == "dynamodb":
+        endpoint: DynamoEndpoint = request.getfixturevalue("dynamodb_endpoint")
+        return endpoint.host, endpoint.port
+    return server_address(project.database)
+
+
+def _dynamodb_environment(
+    project: ApiProject, request: pytest.FixtureRequest, proxy: TcpProxy | None
+) -> dict[str, str]:
+    """A new table made by `migrate` (DYNAMODB_CREATE_TABLE), reached through the proxy if any."""
+    endpoint: DynamoEndpoint = request.getfixturevalue("dynamodb_endpoint")
+    table = {"DYNAMODB_TABLE": f"orders-{uuid.uuid4().hex[:12]}"}
+    create = {**endpoint.environment(), **table, "DYNAMODB_CREATE_TABLE": "true"}
+    result = project.run(project.python, "-m", project.package, "migrate", env=create)
+    assert result.returncode == 0, result.stdout + result.stderr
+    via = None if proxy is None else f"http://127.0.0.1:{proxy.port}"
+    return {**endpoint.environment(via), **table}
 
 
 def _environment(
     project: ApiProject, request: pytest.FixtureRequest, proxy: TcpProxy | None = None
 ) -> dict[str, str]:
-    env = {"SHUTDOWN_TIMEOUT": str(SHUTDOWN_TIMEOUT), "LOG_LEVEL": "INFO"}
+    # AUTH_ENABLED: these tests are about the database; auth is tested on its own.
+    env = {"SHUTDOWN_TIMEOUT": str(SHUTDOWN_TIMEOUT), "LOG_LEVEL": "INFO", "AUTH_ENABLED": "false"}
+    if project.database == "dynamodb":
+        env |= _dynamodb_environment(project, request, proxy)
     if project.database in FACTORIES:
         factory: Callable[[], str] = request.getfixturevalue(FACTORIES[project.database])
         url = migrated_database(project, factory)
@@ -156,7 +191,7 @@ class TestTracing:
         access = next(r for r in service.log_records() if r.get("method") == "POST")
         trace = [s for s in spans if s["context"]["trace_id"] == "0x" + access["trace_id"]]
         assert any(s["name"].startswith("POST /api/v1/orders") for s in trace), spans
-        system = sql_project.database  # asyncpg's and SQLAlchemy's instrumentations both say so
+        system = sql_project.database  # each instrumentation names its database so
         assert any(s["attributes"].get("db.system") == system for s in trace), trace
         assert not [s for s in spans if "/readyz" in s["name"]], "probes are not traced"
 
@@ -170,7 +205,7 @@ class TestSigtermUnderLoad:
         Readiness fails at once, every request accepted before the signal completes with 2xx,
         new connections are refused, and the process exits 0 within SHUTDOWN_TIMEOUT.
         """
-        with TcpProxy(*server_address(sql_project.database)) as proxy:
+        with TcpProxy(*_address(sql_project, request)) as proxy:
             env = _environment(sql_project, request, proxy)
             env |= {"DATABASE_POOL_SIZE": "20", "DATABASE_MAX_OVERFLOW": "0"}
             # The drain, not the deadline, is under test: the stall outlasts REQUEST_TIMEOUT's
@@ -266,7 +301,7 @@ class TestDatabaseOutage:
         self, sql_project: ApiProject, request: pytest.FixtureRequest, tmp_path: Path
     ) -> None:
         """Proxy cut: /healthz 200, /readyz 503 naming the database; restored: /readyz 200."""
-        with TcpProxy(*server_address(sql_project.database)) as proxy:
+        with TcpProxy(*_address(sql_project, request)) as proxy:
             env = {**_environment(sql_project, request, proxy), "READINESS_TIMEOUT": "1"}
             with running_service(sql_project, tmp_path, **env) as service:
                 service.wait_for("/readyz")

@@ -151,6 +151,10 @@ CASES = {
         ["svc", "--type", "cronjob", "--database", "mysql", "--defaults"],
         ["database 'mysql' is only offered for an api so far", "ledger in PostgreSQL only"],
     ),
+    "cronjob-on-dynamodb": (
+        ["svc", "--type", "cronjob", "--database", "dynamodb", "--defaults"],
+        ["database 'dynamodb' is not offered for a cronjob", "aggregation"],
+    ),
     "broker-for-an-api": (
         ["svc", "--type", "api", "--broker", "kafka", "--defaults"],
         ["broker does not apply here", "service_type == 'worker'"],

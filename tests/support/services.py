@@ -7,11 +7,14 @@ that a missing service can never turn CI green by skipping.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +25,8 @@ SERVICES: dict[str, tuple[str, int, str]] = {
     "redis": ("127.0.0.1", 6379, "redis://127.0.0.1:6379/0"),
     "rabbitmq": ("127.0.0.1", 5672, "amqp://guest:guest@127.0.0.1:5672/"),
     "nats": ("127.0.0.1", 4222, "nats://127.0.0.1:4222"),
+    # nx-27017, the MongoDB stand-in: see start_mongodb() below.
+    "mongodb": ("127.0.0.1", 27017, "mongodb://127.0.0.1:27017/test"),
 }
 
 
@@ -37,6 +42,8 @@ def is_listening(host: str, port: int, timeout: float = 1.0) -> bool:
 def require(name: str) -> str:
     """Return the URL of service `name`; skip (or fail under CI) when it does not answer."""
     host, port, url = SERVICES[name]
+    if name == "mongodb" and not is_listening(host, port):
+        start_mongodb()
     if not is_listening(host, port):
         message = f"{name} is not reachable on {host}:{port}"
         if os.environ.get("CI"):
@@ -90,3 +97,36 @@ def stop_process(process: subprocess.Popen[bytes], grace: float = 10) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+# Where the MongoDB stand-in keeps its files: outside any test's tmp_path, since it outlives the
+# session that starts it (like the machine's other servers). .ci/services.sh uses the same place.
+MONGODB_DIR = Path(os.environ.get("NEWSERVICE_NX27017_DIR", "/tmp/nx-27017"))
+
+
+def start_mongodb(within: float = 20) -> None:
+    """Start nx-27017 (PyPI, from the test extra) on 127.0.0.1:27017 unless something listens.
+
+    No MongoDB server can be installed on these machines (every package downloads a binary);
+    nx-27017 speaks MongoDB's wire protocol over SQLite. What it cannot prove: replication,
+    read/write concerns, exact error codes, and (seen by the API's tests) enforcement of a
+    $jsonSchema validator, compound indexes that include `_id`, and range queries on dates.
+    Started detached, like the machine's other servers, so that parallel test processes share it.
+    """
+    host, port, _ = SERVICES["mongodb"]
+    if is_listening(host, port):
+        return
+    binary = shutil.which("nx-27017")
+    if binary is None:
+        return  # require() then skips, or fails under CI, naming the port
+    MONGODB_DIR.mkdir(parents=True, exist_ok=True)
+    log = MONGODB_DIR / "server.log"
+    with log.open("ab") as out:
+        subprocess.Popen(
+            [binary, "--data-dir", str(MONGODB_DIR / "data"), "--host", host, "-p", str(port),
+             "--log-file", str(log), "--pid-file", str(MONGODB_DIR / "nx-27017.pid")],
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    deadline = time.monotonic() + within
+    while not is_listening(host, port, timeout=0.5) and time.monotonic() < deadline:
+        time.sleep(0.1)

@@ -74,9 +74,10 @@ class Order(BaseModel):
 
 
 class OrderPage(BaseModel):
-    """One page of orders, newest first, and where it sits in the whole list."""
+    """One page of orders, newest first, and the cursor of the next page."""
 
     items: list[Order]
-    total: int
     limit: int
-    offset: int
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` to get the next page; null on the last page."
+    )

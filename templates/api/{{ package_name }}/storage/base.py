@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
@@ -19,6 +20,23 @@ class ConfigurationError(Exception):
     """The settings cannot work with this database; the message says what to change."""
 
 
+@dataclass(frozen=True, order=True)
+class Position:
+    """Where a page ends in the newest-first list: the keyset (created_at, id) of its last order.
+
+    Every database serves "the next `limit` orders older than this position" from an index on
+    (created_at, id) as fast on the thousandth page as on the first, where OFFSET reads and
+    throws away every order before the page and count(*) reads the whole table.
+    """
+
+    created_at: datetime
+    id: UUID
+
+    @classmethod
+    def of(cls, order: Order) -> Position:
+        return cls(order.created_at, order.id)
+
+
 class OrderRepository(Protocol):
     """Orders, newest first. Implementations assign `id`, `status` and `created_at`."""
 
@@ -26,8 +44,9 @@ class OrderRepository(Protocol):
 
     async def get(self, order_id: UUID) -> Order | None: ...
 
-    async def page(self, limit: int, offset: int) -> tuple[list[Order], int]:
-        """One page of orders and the total count."""
+    async def page(self, limit: int, after: Position | None) -> tuple[list[Order], Position | None]:
+        """Up to `limit` orders, newest first, strictly after `after` (from the newest when None),
+        and the position to continue from: None when there is no order after this page."""
         ...
 
 

@@ -12,6 +12,7 @@ from uuid import UUID
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
 from ...models import Order, OrderCreate, OrderPage
+from .. import cursor as cursors
 from ..deps import Orders
 from ..responses import API_RESPONSES, Problem
 from ..security import OrdersReader, OrdersWriter
@@ -54,15 +55,24 @@ async def get_order(order_id: UUID, orders: Orders, caller: OrdersReader) -> Ord
     return order
 
 
-@router.get("", response_model=OrderPage)
+@router.get(
+    "",
+    response_model=OrderPage,
+    responses={status.HTTP_400_BAD_REQUEST: {"description": "The cursor was not one we issued."}},
+)
 async def list_orders(
     orders: Orders,
     caller: OrdersReader,
     limit: Annotated[int, Query(ge=1, le=100, description="Orders per page.")] = 20,
-    # Bounded: a database refuses an offset beyond its integer range (a 5xx before the bound).
-    offset: Annotated[
-        int, Query(ge=0, le=1_000_000_000, description="Orders to skip (newest first).")
-    ] = 0,
+    cursor: Annotated[
+        str | None, Query(description="The `next_cursor` of the previous page; omit for the first.")
+    ] = None,
 ) -> OrderPage:
-    items, total = await orders.page(limit=limit, offset=offset)
-    return OrderPage(items=items, total=total, limit=limit, offset=offset)
+    """Orders newest first, one page at a time: follow `next_cursor` until it is null."""
+    try:
+        after = cursors.decode(cursor) if cursor else None
+    except cursors.InvalidCursor as error:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=str(error)) from None
+    items, end = await orders.page(limit=limit, after=after)
+    next_cursor = None if end is None else cursors.encode(end)
+    return OrderPage(items=items, limit=limit, next_cursor=next_cursor)
