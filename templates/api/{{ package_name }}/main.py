@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from . import SERVICE_NAME, __version__
 from .api.main import include_routes
 from .api.routes.health import PROBE_PATHS
+from .integrations import around_storage, beside_requests
 from .observability.asgi import RequestContextMiddleware
 from .observability.lifecycle import Lifecycle
 from .settings import Settings
@@ -27,7 +28,7 @@ def create_app(settings: Settings, lifecycle: Lifecycle | None = None) -> FastAP
     Raises ConfigurationError when the storage cannot work with `settings` (e.g. no DATABASE_URL).
     """
     lifecycle = lifecycle or Lifecycle(check_timeout=settings.READINESS_TIMEOUT)
-    storage = open_storage(settings)
+    storage = around_storage(open_storage(settings), settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -35,7 +36,8 @@ def create_app(settings: Settings, lifecycle: Lifecycle | None = None) -> FastAP
             lifecycle.add_check(name, check)
         lifecycle.mark_started()
         try:
-            yield
+            async with beside_requests(settings):  # the outbox relay, when there is one
+                yield
         finally:
             # After the server has let in-flight requests finish: release the pools.
             await storage.close()
