@@ -32,7 +32,9 @@ from .base import Cache
 logger = logging.getLogger(__name__)
 
 LOOKUPS = Counter(
-    "cache_lookups_total", "Reads by id: hit, miss, error or skipped (cache left alone).", ["result"]
+    "cache_lookups_total",
+    "Reads by id: hit, miss, error or skipped (cache left alone).",
+    ["result"],
 )
 ERRORS = Counter("cache_errors_total", "Cache commands that failed, by operation.", ["operation"])
 LOG_EVERY_SECONDS = 10.0
