@@ -47,7 +47,9 @@ class Relay:
         """Publish until `stop()`; then close the broker connection and the outbox's pool."""
         settings = self._settings
         retrying = AsyncRetrying(
-            wait=wait_exponential_jitter(initial=0.1, max=settings.OUTBOX_RETRY_MAX_DELAY),
+            wait=wait_exponential_jitter(
+                multiplier=0.1, max=settings.OUTBOX_RETRY_MAX_DELAY, jitter=0.1
+            ),
             retry=retry_if_exception_type(Exception),
             stop=lambda _: self._stopping.is_set(),
             sleep=self._sleep,
