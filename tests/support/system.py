@@ -71,9 +71,10 @@ class OrdersRepo:
         return result
 
     def start(
-        self, env: dict[str, str], log: Path, wrapper: Path | None = None, port: int | None = None
+        self, env: dict[str, str], log: Path, wrapper: Path | None = None, wait: bool = True
     ) -> RunningApi:
-        port = port or free_port()
+        """Start the API; unless `wait` is false, return once /readyz answers 200."""
+        port = free_port()
         full = {
             **{k: v for k, v in os.environ.items() if not k.startswith("OTEL_")},
             **env,
@@ -89,7 +90,8 @@ class OrdersRepo:
                 cmd, cwd=self.repo, env=full, stdout=out, stderr=subprocess.STDOUT
             )
         api = RunningApi(process, port, log)
-        eventually(api.ready, 60, f"the orders API to be ready (log: {log})")
+        if wait:
+            eventually(api.ready, 60, f"the orders API to be ready (log: {log})")
         return api
 
 

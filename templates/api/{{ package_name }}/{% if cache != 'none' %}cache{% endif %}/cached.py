@@ -3,9 +3,9 @@
 - a hit answers from the cache; a miss reads the database and stores the order for CACHE_TTL
   seconds; a new order is written to the cache as it is created (a change rewrites its entry),
   so a read right after a create is a hit;
-- single flight: concurrent misses of one key in this process share ONE database read (a
-  future per key), so a hot key that expires does not send every waiting request to the
-  database at once;
+- single flight: concurrent reads of one key in this process share ONE lookup and, on a miss,
+  ONE database read (a future per key; the others count as `shared`), so a hot key that
+  expires does not send every waiting request to the database at once;
 - a cache that fails (down, or slower than CACHE_TIMEOUT) never fails a request: the database
   answers, `cache_errors_total` counts it, a warning is logged at most every 10 s, and the cache
   is left alone for CACHE_RETRY_INTERVAL seconds (so an outage costs no timeout per request);
@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 LOOKUPS = Counter(
     "cache_lookups_total",
-    "Reads by id: hit, miss, error or skipped (cache left alone).",
+    "Reads by id: hit, miss, error, skipped (cache left alone) or shared (single flight).",
     ["result"],
 )
 ERRORS = Counter("cache_errors_total", "Cache commands that failed, by operation.", ["operation"])
@@ -62,17 +62,14 @@ class CachedOrders:
         return created
 
     async def get(self, order_id: UUID) -> Order | None:
-        cached, result = await self._lookup(order_id)
-        LOOKUPS.labels(result).inc()
-        if cached is not None:
-            return cached
         flight = self._in_flight.get(order_id)
         if flight is not None:  # another request is reading this order: share its answer
+            LOOKUPS.labels("shared").inc()
             return await asyncio.shield(flight)
         flight = asyncio.get_running_loop().create_future()
         self._in_flight[order_id] = flight
         try:
-            order = await self._repository.get(order_id)
+            order = await self._read(order_id)
         except BaseException as error:
             flight.set_exception(error)
             flight.exception()  # retrieved: no "never retrieved" warning when nobody waited
@@ -80,6 +77,15 @@ class CachedOrders:
         finally:
             self._in_flight.pop(order_id, None)
         flight.set_result(order)
+        return order
+
+    async def _read(self, order_id: UUID) -> Order | None:
+        """The cache, else the database (and then the cache is filled)."""
+        cached, result = await self._lookup(order_id)
+        LOOKUPS.labels(result).inc()
+        if cached is not None:
+            return cached
+        order = await self._repository.get(order_id)
         if order is not None:
             await self._store(order)
         return order
