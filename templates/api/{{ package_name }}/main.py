@@ -14,6 +14,7 @@ from .api.main import include_routes
 from .api.overload import OverloadMiddleware
 from .api.routes.health import PROBE_PATHS
 from .auth import open_authenticator
+from .integrations import around_storage, beside_requests
 from .observability.asgi import RequestContextMiddleware
 from .observability.lifecycle import Lifecycle
 from .settings import Settings
@@ -31,7 +32,7 @@ def create_app(settings: Settings, lifecycle: Lifecycle | None = None) -> FastAP
     (e.g. no DATABASE_URL, or AUTH_ENABLED without AUTH_ISSUER).
     """
     lifecycle = lifecycle or Lifecycle(check_timeout=settings.READINESS_TIMEOUT)
-    storage = open_storage(settings)
+    storage = around_storage(open_storage(settings), settings)
     authenticator = open_authenticator(settings)
 
     @asynccontextmanager
@@ -42,7 +43,8 @@ def create_app(settings: Settings, lifecycle: Lifecycle | None = None) -> FastAP
         authenticator.start()
         lifecycle.mark_started()
         try:
-            yield
+            async with beside_requests(settings):  # the outbox relay, when there is one
+                yield
         finally:
             # After the server has let in-flight requests finish: release the pools.
             await authenticator.close()

@@ -20,7 +20,7 @@ from cloudevents.core.base import BaseCloudEvent, EventFactory
 from cloudevents.core.exceptions import CloudEventValidationError
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 EVENT_TYPE = "order.created"
 EVENT_SOURCE = "/orders"
@@ -40,8 +40,22 @@ class OrderCreated(BaseModel):
     """The `data` of an `order.created` event."""
 
     order_id: str = Field(min_length=1, max_length=100)
-    customer_email: str = Field(min_length=3, max_length=320)
+    # Whom to notify: the e-mail address when the producer knows it, else the customer's id
+    # (what a generated orders API sends; a team's notifier looks the address up by it).
+    customer_email: str | None = Field(default=None, min_length=3, max_length=320)
+    customer_id: str | None = Field(default=None, min_length=1, max_length=64)
     total_cents: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _someone_to_notify(self) -> OrderCreated:
+        if self.customer_email is None and self.customer_id is None:
+            raise ValueError("customer_email or customer_id is required")
+        return self
+
+    @property
+    def recipient(self) -> str:
+        """The e-mail address, or the customer's id when the event has no address."""
+        return self.customer_email or f"customer:{self.customer_id}"
 
 
 @dataclass(frozen=True)

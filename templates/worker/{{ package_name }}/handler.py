@@ -24,7 +24,7 @@ def compose(event: OrderCreatedEvent) -> notifier.Notification:
         event_source=event.source,
         event_id=event.id,
         order_id=order.order_id,
-        recipient=order.customer_email,
+        recipient=order.recipient,
         message=f"Thank you for your order {order.order_id} ({order.total_cents / 100:.2f}).",
     )
 

@@ -1,0 +1,209 @@
+"""The lesson's exercise, end to end: a generated orders API and a generated notifications worker.
+
+Per broker, `orders` (api, postgresql, events on the broker, cache redis) and `notifications`
+(worker on the same broker) are rendered with no other answer and no configuration in common
+but the broker's address and a queue name of the test's own (the defaults already agree on
+`order-events`; a test queue keeps parallel tests apart). Both run as real processes against
+the real broker, PostgreSQL and Redis. Asserted, in one run per broker:
+1. N orders posted -> exactly N notifications, one per order id, within seconds;
+2. the broker taken away while orders are posted (tests/support/outages.py: the broker process
+   stopped, or a proxy cut): every POST is still 201 and readiness stays 200 while the events
+   wait in the outbox (its backlog metric says so); once the broker is back every event arrives,
+   still exactly one notification each;
+3. the API SIGKILLed between the broker's confirmation of a batch and the commit that deletes it,
+   with more events waiting behind it: after a restart nothing is lost, and the republished
+   batch is absorbed by the worker's inbox (its duplicates metric counts it).
+Then, once per cache server (redis, memcached):
+4. the cache stopped during reads: every GET is still 200 from the database (the errors metric
+   counts it) and readiness stays 200; restarted, reads are cache hits again.
+And the outbox in MySQL (on MariaDB, which stands in for MySQL 8 here: MySQL-only behaviour is
+not proven) with one broker: step 1 and the crash of step 3.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from tests.support.brokers import BrokerEndpoint
+from tests.support.outages import outage_for
+from tests.support.render import render
+from tests.support.services import fresh_database, require
+from tests.support.system import OrdersRepo, RunningApi, wrapper
+from tests.support.venv import venv_for
+from tests.support.worker import RunningWorker, WorkerRepo, eventually
+
+BROKERS = ["rabbitmq", "kafka", "sqs", "nats", "redis"]
+ORDERS = 40
+DURING_OUTAGE = 20
+BATCH = 5  # the crash test's OUTBOX_BATCH_SIZE: one batch is duplicated, the rest waits behind it
+
+pytestmark = pytest.mark.timeout(600)
+
+
+@dataclass(frozen=True)
+class Pair:
+    broker: str
+    orders: OrdersRepo
+    worker_repo: Path
+    worker_venv: Path
+
+    def worker(self, endpoint: BrokerEndpoint) -> WorkerRepo:
+        return WorkerRepo(self.broker, self.worker_repo, self.worker_venv, endpoint)
+
+
+def _render_orders(tmp: Path, **answers: str) -> OrdersRepo:
+    repo = render(tmp / "orders", "api", service_name="orders", **answers)
+    return OrdersRepo(repo, venv_for(repo))
+
+
+@pytest.fixture(scope="module", params=BROKERS)
+def pair(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Pair:
+    broker = request.param
+    tmp = tmp_path_factory.mktemp(f"system-{broker}")
+    orders = _render_orders(tmp, database="postgresql", events=broker, cache="redis")
+    worker = render(tmp / "notifications", "worker", service_name="notifications", broker=broker)
+    return Pair(broker, orders, worker, venv_for(worker))
+
+
+def notified(database_url: str) -> list[str]:
+    """The order id of every notification the worker recorded (one row per notification)."""
+    with psycopg.connect(database_url) as connection:
+        rows = connection.execute("SELECT order_id FROM notifications").fetchall()
+    return [row[0] for row in rows]
+
+
+def api_environment(database_url: str, endpoint: BrokerEndpoint, queue: str) -> dict[str, str]:
+    return {
+        "DATABASE_URL": database_url,
+        **endpoint.environment(),
+        "EVENTS_QUEUE_NAME": queue,
+        "CACHE_URL": require("redis"),
+        # Retries at most a second apart, so the return of the broker shows within seconds.
+        "OUTBOX_RETRY_MAX_DELAY": "1",
+    }
+
+
+def wait_for_notifications(database_url: str, expected: set[str], within: float) -> float:
+    """Wait until every order of `expected` has its notification; the seconds it took."""
+    started = time.monotonic()
+    eventually(
+        lambda: expected <= set(notified(database_url)), within, f"{len(expected)} notifications"
+    )
+    return time.monotonic() - started
+
+
+def assert_exactly_once(database_url: str, posted: list[str]) -> None:
+    seen = notified(database_url)
+    assert sorted(seen) == sorted(posted), (
+        f"{len(seen)} notifications for {len(posted)} orders; missing "
+        f"{set(posted) - set(seen)}, doubled {[i for i in set(seen) if seen.count(i) > 1]}"
+    )
+
+
+@contextmanager
+def _databases() -> Iterator[tuple[str, str]]:
+    with fresh_database("system_api") as api_db, fresh_database("system_worker") as worker_db:
+        yield api_db, worker_db
+
+
+def test_orders_become_notifications_exactly_once_through_outage_and_crash(
+    pair: Pair, tmp_path: Path
+) -> None:
+    """Steps 1-3 of the module's docstring, on one broker."""
+    queue = f"order-events-{uuid.uuid4().hex[:10]}"
+    with _databases() as (api_db, worker_db), outage_for(pair.broker, tmp_path) as outage:
+        # Both reach the broker the way that goes away.
+        worker_repo = pair.worker(outage.worker)
+        worker_env = worker_repo.environment(worker_db, queue)
+        worker_repo.cli(worker_env, "migrate")
+        worker = worker_repo.start(worker_env, tmp_path / "worker.log")
+        api_env = api_environment(api_db, outage.worker, queue)
+        pair.orders.run(api_env, "migrate")
+        flag = tmp_path / "crash-now"
+        api_env["TEST_CRASH_FLAG"] = str(flag)
+        crash = wrapper(tmp_path)
+        api = pair.orders.start(api_env, tmp_path / "api.log", crash)
+        try:
+            with httpx.Client(timeout=10) as client:
+                # 1. N orders -> N notifications, one per order.
+                posted = api.post_orders(ORDERS, client)
+                took = wait_for_notifications(worker_db, set(posted), 30)
+                assert_exactly_once(worker_db, posted)
+
+                # 2. The broker goes away while orders are posted.
+                outage.stop()
+                during = api.post_orders(DURING_OUTAGE, client)
+                assert api.ready(), "readiness must not depend on the broker"
+                eventually(
+                    lambda: api.metric("outbox_backlog_events") >= DURING_OUTAGE,
+                    10,
+                    "the backlog metric to count the waiting events",
+                )
+                assert api.metric("outbox_publish_failures_total") > 0
+                assert not set(during) & set(notified(worker_db))
+                outage.start()
+                posted += during
+                recovery = wait_for_notifications(worker_db, set(posted), 90)
+                assert_exactly_once(worker_db, posted)
+                eventually(lambda: api.metric("outbox_backlog_events") == 0, 5, "empty backlog")
+
+                # 3. A backlog in the outbox (written while the relay was off), then the API
+                # SIGKILLed after the broker confirmed its first batch, before the commit.
+                assert api.stop() == 0
+                api = pair.orders.start({**api_env, "OUTBOX_RELAY": "false"}, tmp_path / "api.log")
+                crashed = api.post_orders(3 * BATCH, client)
+                assert api.stop() == 0
+                before = worker.metric("worker_messages_duplicate_total")
+                flag.touch()
+                crash_env = {**api_env, "OUTBOX_BATCH_SIZE": str(BATCH)}
+                api = pair.orders.start(crash_env, tmp_path / "api.log", crash, wait=False)
+                assert api.process.wait(60) == -9, "the crash wrapper did not kill the API"
+                assert _outbox_rows(api_db) == 3 * BATCH, "the confirmed batch was marked sent"
+                flag.unlink()
+                api = pair.orders.start(api_env, tmp_path / "api.log", crash)
+                posted += crashed
+                wait_for_notifications(worker_db, set(posted), 60)
+                if pair.broker == "nats":
+                    # The relay sends Nats-Msg-Id = the event id: JetStream itself drops the
+                    # republished batch within its duplicate window; the worker sees none.
+                    duplicates = worker.metric("worker_messages_duplicate_total") - before
+                    assert duplicates == 0
+                else:
+                    eventually(
+                        lambda: worker.metric("worker_messages_duplicate_total") >= before + 1,
+                        30,
+                        "the worker to count the republished batch as duplicates",
+                    )
+                    duplicates = worker.metric("worker_messages_duplicate_total") - before
+                    assert duplicates == BATCH
+                assert_exactly_once(worker_db, posted)
+        finally:
+            _stop(api, worker)
+    print(
+        f"{pair.broker}: {ORDERS} notifications {took:.2f} s after the last POST; every event"
+        f" {recovery:.2f} s after the broker returned; {duplicates:g} duplicates absorbed"
+    )
+
+
+def _outbox_rows(database_url: str) -> int:
+    with psycopg.connect(database_url) as connection:
+        row = connection.execute("SELECT count(*) FROM outbox").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _stop(api: RunningApi, worker: RunningWorker) -> None:
+    if api.process.poll() is None:
+        assert api.stop() == 0, api.log.read_text()[-3000:]
+    if worker.process.poll() is None:
+        worker.process.terminate()
+        worker.process.wait(30)
