@@ -221,11 +221,12 @@ def test_the_urls_point_at_what_is_provisioned(repo: Path) -> None:
         password = user["passwordSecretRef"]
         assert password["key"] in secrets_written(repo)[password["name"]]
     if answers["database"] == "dynamodb":
-        database = urlsplit(urls["DATABASE_URL"])
+        # No URL: the service reads the table's name and region from its ConfigMap.
+        assert "DATABASE_URL" not in urls
         (table,) = of_kind(platform, "Table")
-        assert (database.scheme, database.netloc) == ("dynamodb", "")  # the region's endpoint
-        assert database.path == f"/{table['spec']['tableName']}"
-        assert database.query == f"region={answers['aws_region']}"
+        (config,) = of_kind(repo / "deploy" / "k8s", "ConfigMap")
+        assert config["data"]["DYNAMODB_TABLE"] == table["spec"]["tableName"]
+        assert config["data"]["AWS_REGION"] == answers["aws_region"]
     if answers["database"] == "postgresql":
         database = urlsplit(urls["DATABASE_URL"])
         (pooler,) = of_kind(platform, "Pooler")
@@ -529,6 +530,18 @@ def test_the_aws_answers_reach_every_arn_and_endpoint(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "case", ["api-dynamodb", "api-events-sqs", "worker-dynamodb", "worker-sqs"]
+)
+def test_the_sdk_signs_for_the_answered_region(rendered: Any, case: str) -> None:
+    """botocore needs a region to sign with, even with an endpoint URL: AWS_DEFAULT_REGION."""
+    repo = rendered(case)
+    (deployment,) = of_kind(repo / "deploy" / "k8s", "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["AWS_DEFAULT_REGION"] == answers_of(repo)["aws_region"]
+
+
 def test_no_aws_answer_without_aws(rendered: Any) -> None:
     """Neither AWS answer is asked, nor an IAM role named, where nothing runs on AWS."""
     repo = rendered("api-mongodb")
@@ -627,3 +640,33 @@ def test_why_kafka_topics_go_on_the_shared_cluster() -> None:
     kafka = schema["properties"]["spec"]["properties"]["kafka"]["properties"]
     assert not {"replicas", "storage"} & set(kafka)
     assert not (CRD_SCHEMAS / "kafka.strimzi.io" / "kafkanodepool_v1.json").exists()
+
+
+@pytest.mark.parametrize("broker", ["sqs", "kafka"])
+def test_keda_scales_on_the_queue_the_platform_declares(rendered: Any, broker: str) -> None:
+    """The worker's ScaledObject reads the backlog of the queue or topic deploy/platform holds:
+    SQS by its URL in the answers' account and region, Kafka on the shared cluster."""
+    repo = rendered(f"worker-{broker}")
+    answers = answers_of(repo)
+    (scaler,) = of_kind(repo / "deploy" / "k8s", "ScaledObject")
+    (trigger,) = scaler["spec"]["triggers"]
+    broker_url = urlsplit(service_secret_urls(repo)["BROKER_URL"])
+    if broker == "sqs":
+        (queue,) = [
+            q
+            for q in of_kind(repo / "deploy" / "platform", "Queue")
+            if "redrivePolicy" in q["spec"]
+        ]
+        region, account = answers["aws_region"], answers["aws_account_id"]
+        assert trigger["metadata"]["queueURL"] == (
+            f"https://{broker_url.hostname}/{account}/{queue['spec']['queueName']}"
+        )
+        assert trigger["metadata"]["awsRegion"] == region
+    else:
+        host, _, port = trigger["metadata"]["bootstrapServers"].partition(":")
+        assert host.removesuffix(".svc.cluster.local") == broker_url.hostname
+        assert int(port) == broker_url.port
+        topics = {
+            t["spec"]["topicName"] for t in of_kind(repo / "deploy" / "platform", "KafkaTopic")
+        }
+        assert trigger["metadata"]["topic"] in topics
