@@ -35,11 +35,9 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
     },
     **{f"api-events-{broker}": ("api", {"events": broker}) for broker in BROKERS},
     "api-cache-redis": ("api", {"cache": "redis"}),
-    # Everything at once, on a database without a password of its own.
-    "api-dynamodb-sqs-memcached": (
-        "api",
-        {"database": "dynamodb", "events": "sqs", "cache": "memcached"},
-    ),
+    # A database and a cache, neither with a password of its own (the outbox is not offered on
+    # DynamoDB yet, so no events here).
+    "api-dynamodb-memcached": ("api", {"database": "dynamodb", "cache": "memcached"}),
     "cronjob-postgresql": ("cronjob", {}),
     "cronjob-mongodb": ("cronjob", {"database": "mongodb"}),
     **{f"worker-{broker}": ("worker", {"broker": broker}) for broker in BROKERS},
@@ -553,7 +551,7 @@ def test_no_aws_answer_without_aws(rendered: Any) -> None:
 def test_memcached_is_reachable_by_the_service_only(rendered: Any) -> None:
     """No operator, no CRD: a Deployment and Service; memcached has no password, so its
     NetworkPolicy admits the service's own pods only (and Prometheus to the exporter)."""
-    repo = rendered("api-dynamodb-sqs-memcached")
+    repo = rendered("api-dynamodb-memcached")
     platform = repo / "deploy" / "platform"
     (cache,) = of_kind(platform, "Deployment")
     (service,) = of_kind(platform, "Service")
@@ -600,12 +598,12 @@ def test_bad_platform_answers_are_refused(
 def test_one_memcached_so_that_an_invalidation_reaches_every_copy(rendered: Any) -> None:
     """Behind one Service address, a second replica would keep its own copy of a key that a
     delete sent to the first never reaches (a stale read after an update)."""
-    (cache,) = of_kind(rendered("api-dynamodb-sqs-memcached") / "deploy" / "platform", "Deployment")
+    (cache,) = of_kind(rendered("api-dynamodb-memcached") / "deploy" / "platform", "Deployment")
     assert cache["spec"]["replicas"] == 1
 
 
 @pytest.mark.parametrize(
-    "case", ["api-mongodb", "api-dynamodb-sqs-memcached", "api-events-redis", "worker-sqs"]
+    "case", ["api-mongodb", "api-dynamodb-memcached", "api-events-redis", "worker-sqs"]
 )
 def test_the_readme_says_what_the_platform_provides(rendered: Any, case: str) -> None:
     """The generated README's table covers the six responsibilities for each new database, and
