@@ -74,10 +74,11 @@ MONGODB_EXAMPLE = (
 _MONGODB_NAME_FORBIDDEN = re.compile(r'[/\\. "$*<>:|?\x00]')
 
 
-def mongodb_database(value: str | None) -> str:
-    """`value` (DATABASE_URL) checked to be a MongoDB connection string naming a database; that
-    database's name. The string itself goes to the driver unchanged (its options included), and
-    nothing is resolved here: a `mongodb+srv://` host is looked up in DNS at the first connect.
+def mongodb_database(value: str | None) -> tuple[str, str]:
+    """`value` (DATABASE_URL) checked to be a MongoDB connection string naming a database:
+    (the string, the database's name). The string goes to the driver unchanged (its options
+    included), and nothing is resolved here: a `mongodb+srv://` host is looked up in DNS at the
+    first connect.
     """
     if not value:
         raise DatabaseUrlError(f"DATABASE_URL is not set: give {MONGODB_EXAMPLE}")
@@ -106,7 +107,7 @@ def mongodb_database(value: str | None) -> str:
             f"DATABASE_URL names the database {database!r}, which MongoDB does not allow: at most"
             ' 63 bytes, none of / \\ . space " $ * < > : | ?'
         )
-    return database
+    return value, database
 
 
 _DYNAMODB_TABLE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
