@@ -47,8 +47,8 @@ def deleted_and_added(repo: Path) -> tuple[list[str], list[str]]:
         status, name = entry[:2], entry[3:]
         if "D" in status and status not in {"DD", "UD", "DU"}:
             deleted.append(name)
-        elif status == "??":
-            added.append(name)
+        elif status == "??" and not name.endswith((".rej", ".orig")):
+            added.append(name)  # a new file of the template (not copier's conflict leftovers)
     return deleted, added
 
 
