@@ -24,8 +24,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.jwt_issuer import JwtIssuer, issuer_for
 from tests.support.dynamodb import DynamoEndpoint, dynalite
+from tests.support.jwt_issuer import JwtIssuer, issuer_for
 from tests.support.render import render
 from tests.support.services import SERVICES, fresh_database, fresh_mysql_database, require
 from tests.support.venv import run_in, venv_for

@@ -178,7 +178,11 @@ CASES = {
     "missing-answers-without-terminal": (
         ["svc"],
         # The essentials and `advanced`; the advanced settings take their defaults unasked.
-        ["missing answers: service_type, description, owner, database, events, cache, advanced (", "--defaults"],
+        [
+            "missing answers: service_type, description, owner, database, events, cache, "
+            "advanced (",
+            "--defaults",
+        ],
     ),
     "missing-data-file": (
         ["svc", "--data-file", "nope.yml", "--defaults"],
