@@ -84,6 +84,13 @@ def _run_with_progress(repos: list[Path], jobs: int | None) -> list[RepoStatus]:
         TimeElapsedColumn(),
         console=Console(stderr=True),
         transient=True,
+        auto_refresh=False,  # no refresh thread: the trial updates run in forked processes
     ) as progress:
         task = progress.add_task("checking repos", total=len(repos))
-        return fleet_status(repos, jobs=jobs, advance=lambda: progress.advance(task))
+
+        def advance() -> None:
+            progress.advance(task)
+            progress.refresh()
+
+        progress.refresh()
+        return fleet_status(repos, jobs=jobs, advance=advance)
