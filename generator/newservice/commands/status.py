@@ -30,7 +30,9 @@ Exit status: 0 all at the newest release, 1 some behind (updates merge cleanly),
 def status(
     folders: Annotated[
         list[Path],
-        typer.Argument(metavar="DIR...", help="Folders to search for generated repos."),
+        typer.Argument(
+            metavar="DIR", help="Folders to search for generated repos.", show_default=False
+        ),
     ],
     json_output: Annotated[
         bool, typer.Option("--json", help="Print JSON instead of a table.")
