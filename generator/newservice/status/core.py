@@ -15,6 +15,7 @@ import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -174,9 +175,18 @@ def _apply(row: RepoStatus, prediction: Prediction) -> None:
     row.error = prediction.error
 
 
+_WORKER_HOOKS: list[AbstractContextManager[None]] = []
+
+
 def _start_worker(checkouts: Checkouts) -> None:
-    """Pool initializer: render from the shared checkouts for the life of the process."""
-    rendering_from(checkouts).__enter__()
+    """Pool initializer: render from the shared checkouts for the life of the process.
+
+    The context manager is kept referenced: a generator-based one that is garbage collected
+    runs its cleanup, which would put copier's cloning back at once.
+    """
+    hooks = rendering_from(checkouts)
+    hooks.__enter__()
+    _WORKER_HOOKS.append(hooks)
 
 
 def _quiet_predict(path: Path, target: str) -> Prediction:
