@@ -227,6 +227,29 @@ class TestReleases:
         assert [row.state for row in rows] == ["behind"] * 3
         assert sorted(calls) == ["v1", "v2"]
 
+    def test_worker_processes_render_from_the_checkouts_too(
+        self, fleet: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """With a pool (jobs=2), no worker process clones the template: copier's own clone (as
+        its Template calls it) is replaced here, before the workers are forked, by one that
+        records each call in a file the workers share."""
+        import copier._template
+
+        record = tmp_path / "clones"
+        record.write_text("")
+        real_clone = copier._template.clone
+
+        def recording_clone(url: str, ref: str = "HEAD", location: str | None = None) -> str:
+            with record.open("a") as out:
+                out.write(f"{ref}\n")
+            return real_clone(url, ref, location)
+
+        monkeypatch.setattr(copier._template, "clone", recording_clone)
+        repos = [fleet / "orders", fleet / "notifications", fleet / "billing"]
+        rows = fleet_status(repos, jobs=2)
+        assert [row.state for row in rows] == ["behind", "conflict", "behind"]
+        assert record.read_text() == ""
+
 
 def test_progress_bar_on_a_terminal(fleet: Path) -> None:
     """In a terminal, a progress bar runs on stderr while the repos are checked."""

@@ -30,7 +30,9 @@ Exit status: 0 all at the newest release, 1 some behind (updates merge cleanly),
 def status(
     folders: Annotated[
         list[Path],
-        typer.Argument(metavar="DIR...", help="Folders to search for generated repos."),
+        typer.Argument(
+            metavar="DIR", help="Folders to search for generated repos.", show_default=False
+        ),
     ],
     json_output: Annotated[
         bool, typer.Option("--json", help="Print JSON instead of a table.")
@@ -84,6 +86,13 @@ def _run_with_progress(repos: list[Path], jobs: int | None) -> list[RepoStatus]:
         TimeElapsedColumn(),
         console=Console(stderr=True),
         transient=True,
+        auto_refresh=False,  # no refresh thread: the trial updates run in forked processes
     ) as progress:
         task = progress.add_task("checking repos", total=len(repos))
-        return fleet_status(repos, jobs=jobs, advance=lambda: progress.advance(task))
+
+        def advance() -> None:
+            progress.advance(task)
+            progress.refresh()
+
+        progress.refresh()
+        return fleet_status(repos, jobs=jobs, advance=advance)

@@ -9,11 +9,13 @@ folder, so processes, not threads), each process rendering from the shared check
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -153,7 +155,13 @@ def _predict_all(
                     advance()
             return
         workers = min(jobs, len(runnable))
-        with ProcessPoolExecutor(workers, initializer=_start_worker, initargs=(checkouts,)) as pool:
+        # fork: the workers inherit the imports and the checkouts map (no re-import per worker,
+        # and `python -m newservice` is not re-run as a spawned worker's main module). The
+        # parent runs no thread at this point (the progress bar refreshes without one).
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_start_worker, initargs=(checkouts,)
+        ) as pool:
             futures = {
                 pool.submit(_quiet_predict, row.path, target): row for row, target in runnable
             }
@@ -167,12 +175,25 @@ def _apply(row: RepoStatus, prediction: Prediction) -> None:
     row.error = prediction.error
 
 
+_WORKER_HOOKS: list[AbstractContextManager[None]] = []
+
+
 def _start_worker(checkouts: Checkouts) -> None:
-    """Pool initializer: render from the shared checkouts for the life of the process."""
-    rendering_from(checkouts).__enter__()
+    """Pool initializer: render from the shared checkouts for the life of the process.
+
+    The context manager is kept referenced: a generator-based one that is garbage collected
+    runs its cleanup, which would put copier's cloning back at once.
+    """
+    hooks = rendering_from(checkouts)
+    hooks.__enter__()
+    _WORKER_HOOKS.append(hooks)
 
 
 def _quiet_predict(path: Path, target: str) -> Prediction:
+    """predict() with copier's warnings silenced; a failure is this repo's row, not the run's."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return predict(path, target)
+        try:
+            return predict(path, target)
+        except Exception as error:  # one repo's surprise must not hide the rest of the fleet
+            return Prediction([], f"the trial update failed: {type(error).__name__}: {error}")

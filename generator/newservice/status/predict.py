@@ -38,6 +38,8 @@ def build_checkouts(
     from copier._vcs import clone, get_repo
     from plumbum import ProcessExecutionError
 
+    from ..cache import reading
+
     checkouts: dict[tuple[str, str], Path] = {}
     errors: dict[tuple[str, str], str] = {}
     for number, (source, tag) in enumerate(sorted(pairs)):
@@ -48,7 +50,8 @@ def build_checkouts(
         location = folder / f"checkout-{number}"
         location.mkdir(parents=True)
         try:
-            checkouts[(source, tag)] = Path(clone(url, tag, location=str(location))).resolve()
+            with reading(source):  # newservice's own cache repo: not while it is repacked
+                checkouts[(source, tag)] = Path(clone(url, tag, location=str(location))).resolve()
         except (ProcessExecutionError, ValueError) as error:
             errors[(source, tag)] = f"cannot check out {tag} of {source}: {error}".splitlines()[0]
     return checkouts, errors
