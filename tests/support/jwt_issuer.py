@@ -65,6 +65,8 @@ class JwtIssuer:
             "AUTH_ISSUER": self.issuer,
             "AUTH_AUDIENCE": self.audience,
             "AUTH_JWKS_URL": f"{self.issuer}/.well-known/jwks.json",
+            # The issuer answers from a thread of the test process, on a loaded machine.
+            "AUTH_JWKS_TIMEOUT": "10",
         }
 
     def token(self, scopes: Iterable[str] = SCOPES, lifetime: float = 3600) -> str:

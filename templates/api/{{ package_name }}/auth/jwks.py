@@ -4,7 +4,9 @@ PyJWT's PyJWKClient does the fetch (timeout, no redirects, http(s) only) and PyJ
 key; this module adds what a server under load needs on top:
 - a request never waits for the network when its token's `kid` is cached;
 - an unknown `kid` triggers at most one fetch per `refresh_interval`, whatever the number of
-  requests naming made-up kids (one fetch in flight at a time, the others wait for it);
+  requests naming made-up kids (one fetch in flight at a time, the others wait for it); after a
+  failed fetch the next may come sooner (1, 2, 4... seconds, up to `refresh_interval`), so that
+  the service recovers quickly from an issuer outage or a slow start;
 - the fetch runs in a worker thread (PyJWKClient is synchronous) and is bounded by `timeout`,
   so the event loop keeps serving;
 - keys older than `max_age` are refetched in the background; a failed fetch keeps the keys
@@ -84,6 +86,7 @@ class JwksCache:
         self._fetched_at: float | None = None  # last successful fetch
         self._attempted_at: float | None = None  # last fetch, successful or not
         self._last_error: str | None = None
+        self._failures = 0  # consecutive failed fetches
         self._lock = asyncio.Lock()
         # Changes whenever the set of keys does: what was verified with an older set is rechecked.
         self.generation = 0
@@ -130,7 +133,10 @@ class JwksCache:
     def _wait_before_next_fetch(self) -> float:
         if self._attempted_at is None:
             return 0.0
-        return self._attempted_at + self._refresh_interval - self._clock()
+        interval = self._refresh_interval
+        if self._failures:
+            interval = min(interval, 2.0 ** (self._failures - 1))
+        return self._attempted_at + interval - self._clock()
 
     async def _fetch(self) -> None:
         self._attempted_at = self._clock()
@@ -142,6 +148,7 @@ class JwksCache:
             keys = parse_key_set(data)
         except (TimeoutError, jwt.PyJWKClientError, ValueError, OSError) as error:
             reason = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+            self._failures += 1
             self._last_error = f"the issuer's keys ({self.url}) cannot be fetched: {reason}"
             logger.warning("%s; keeping %d cached key(s)", self._last_error, len(self._keys))
             return
@@ -150,4 +157,5 @@ class JwksCache:
         self._keys = keys
         self._fetched_at = self._attempted_at
         self._last_error = None
+        self._failures = 0
         logger.info("fetched %d signing key(s) from %s", len(keys), self.url)
