@@ -8,6 +8,7 @@ status line, headers and a Content-Length body, records (status, seconds), and s
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from dataclasses import dataclass, field
 
@@ -79,7 +80,10 @@ async def _client(
             result.responses.append((int(status_line.split()[1]), now - started))
             result.finished.append(now - result.started)
             if honour_retry and retry_after:
-                await asyncio.sleep(min(retry_after, until - time.perf_counter()))
+                # With jitter, as well-behaved clients retry: without it every shed client comes
+                # back in the same instant, a burst that stalls the server it was told to spare.
+                pause = retry_after * random.uniform(0.5, 1.5)
+                await asyncio.sleep(max(0.0, min(pause, until - time.perf_counter())))
     except (OSError, asyncio.IncompleteReadError) as error:
         result.errors.append(repr(error))
     finally:
@@ -90,7 +94,7 @@ def run_load(
     url_path: str, port: int, clients: int, seconds: float, honour_retry: bool = True
 ) -> LoadResult:
     """`clients` connections to 127.0.0.1:`port`, each sending GET `url_path` back to back
-    (after a response with Retry-After, that many seconds later, when `honour_retry`)."""
+    (after a response with Retry-After, about that many seconds later, when `honour_retry`)."""
     request = f"GET {url_path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
 
     async def main() -> LoadResult:
