@@ -16,6 +16,7 @@ listening 4222 || start-stop-daemon --start --oknodo --background --exec /usr/sb
 # /run is a tmpfs on a rebooted machine: mariadbd needs its socket folder back.
 listening 3306 || { install -d -o mysql -g mysql /run/mysqld; start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd; }
 listening 1883 || mosquitto -d -c /etc/mosquitto/mosquitto.conf
+listening 11211 || memcached -u nobody -l 127.0.0.1 -p 11211 -m 64 -d
 
 wait_for postgresql 5432 && wait_for redis 6379 && wait_for rabbitmq 5672 && wait_for nats 4222 \
-  && wait_for mariadb 3306 && wait_for mosquitto 1883
+  && wait_for mariadb 3306 && wait_for mosquitto 1883 && wait_for memcached 11211
