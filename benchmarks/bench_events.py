@@ -40,7 +40,8 @@ from tests.support.venv import venv_for  # noqa: E402
 BROKERS = {"redis": "redis://127.0.0.1:6379/0", "rabbitmq": "amqp://guest:guest@127.0.0.1:5672/"}
 POST_LUA = """
 wrk.method = "POST"
-wrk.body = '{"customer_id": "bench", "items": [{"sku": "SKU-1", "quantity": 1, "unit_price": "9.99"}]}'
+wrk.body = '{"customer_id": "bench", "items": '
+    .. '[{"sku": "SKU-1", "quantity": 1, "unit_price": "9.99"}]}'
 wrk.headers["Content-Type"] = "application/json"
 """
 
@@ -48,7 +49,8 @@ wrk.headers["Content-Type"] = "application/json"
 # batches, through the broker's client alone; prints events/s.
 RAW_PUBLISH = """
 import asyncio, json, sys, time, uuid
-N, BATCH, BROKER, URL, QUEUE = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+N, BATCH = int(sys.argv[1]), int(sys.argv[2])
+BROKER, URL, QUEUE = sys.argv[3:6]
 BODY = json.dumps({"specversion": "1.0", "id": "x", "source": "/bench", "type": "order.created",
     "data": {"order_id": str(uuid.uuid4()), "customer_id": "bench", "total_cents": 999}}).encode()
 
@@ -84,6 +86,8 @@ async def rabbitmq_raw():
 elapsed = asyncio.run(redis_raw() if BROKER == "redis" else rabbitmq_raw())
 print(N / elapsed)
 """
+
+ONE_ORDER = '{"customer_id": "b", "items": [{"sku": "S", "quantity": 1, "unit_price": "1.00"}]}'
 
 DECLARE_RABBITMQ = """
 import asyncio, sys
@@ -173,7 +177,7 @@ def main() -> None:
                         "-H",
                         "content-type: application/json",
                         "-d",
-                        '{"customer_id": "b", "items": [{"sku": "S", "quantity": 1, "unit_price": "1.00"}]}',
+                        ONE_ORDER,
                     ],
                     check=True,
                     capture_output=True,
