@@ -100,3 +100,20 @@ def test_the_answers_reach_policy_compose_ci_alerts_and_diagram(
     assert "cache-aside" in diagram
     assert ("outbox relay" in diagram) == (events != "none")
     assert {"postgresql": "PostgreSQL", "mysql": "MySQL"}[database] in diagram
+
+
+@pytest.mark.parametrize(("database", "reason"), [("none", "needs a database")])
+def test_events_without_a_transactional_database_is_refused(
+    tmp_path: Path, database: str, reason: str
+) -> None:
+    """One sentence on stderr naming the field, exit 2, nothing written."""
+    from newservice.cli import app
+    from typer.testing import CliRunner
+
+    dest = tmp_path / "svc"
+    args = ["create", "svc", "--output", str(dest), "--type", "api", "--defaults"]
+    args += ["--data", f"database={database}", "--data", "events=kafka"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "events 'kafka'" in result.output and reason in result.output
+    assert not dest.exists()
