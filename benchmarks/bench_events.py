@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -212,15 +213,14 @@ def wrk_post(base: str, lua: Path, duration: float, connections: int) -> tuple[f
             f"-d{duration:g}s",
             "-s",
             str(lua),
-            "--latency",
+            "--timeout",
+            "10s",
             base + "/api/v1/orders",
         ],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    import re
-
     if re.search(r"Non-2xx or 3xx responses|Socket errors", out):
         raise RuntimeError(f"wrk saw errors:\n{out}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
