@@ -204,6 +204,21 @@ def test_orders_become_notifications_exactly_once_through_outage_and_crash(
                     duplicates = worker.metric("worker_messages_duplicate_total") - before
                     assert duplicates == BATCH
                 assert_exactly_once(worker_db, posted)
+
+                # The relay as its own process (its own Deployment): the API with
+                # OUTBOX_RELAY=false only writes; `python -m orders relay` publishes, serves
+                # its metrics on PORT, and exits 0 on SIGTERM.
+                assert api.stop() == 0
+                api = pair.orders.start({**api_env, "OUTBOX_RELAY": "false"}, tmp_path / "api.log")
+                alone = api.post_orders(BATCH, client)
+                relay = pair.orders.spawn(api_env, tmp_path / "relay.log", "relay")
+                try:
+                    posted += alone
+                    wait_for_notifications(worker_db, set(posted), 60)
+                    assert relay.metric("outbox_published_total") >= len(alone)
+                finally:
+                    assert relay.stop() == 0, relay.log.read_text()[-3000:]
+                assert_exactly_once(worker_db, posted)
         finally:
             _stop(api, worker)
     print(
