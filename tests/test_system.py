@@ -12,7 +12,10 @@ the real broker, PostgreSQL and Redis. Asserted, in one run per broker:
    still exactly one notification each;
 3. the API SIGKILLed between the broker's confirmation of a batch and the commit that deletes it,
    with more events waiting behind it: after a restart nothing is lost, and the republished
-   batch is absorbed by the worker's inbox (its duplicates metric counts it).
+   batch is absorbed by the worker's inbox (its duplicates metric counts it; on NATS JetStream
+   drops it first, by the Nats-Msg-Id the relay sets);
+and the relay run as its own process (`python -m orders relay`) publishes what an API with
+OUTBOX_RELAY=false wrote, and exits 0 on SIGTERM.
 Then, once per cache server (redis, memcached):
 4. the cache stopped during reads: every GET is still 200 from the database (the errors metric
    counts it) and readiness stays 200; restarted, reads are cache hits again.
