@@ -120,7 +120,8 @@ class RunningApi:
         return f"http://127.0.0.1:{self.port}"
 
     def ready(self) -> bool:
-        assert self.process.poll() is None, f"API exited early:\n{self.log.read_text()[-3000:]}"
+        code = self.process.poll()
+        assert code is None, f"API exited early ({code}):\n{self.log.read_text()[-3000:]}"
         try:
             return httpx.get(self.url + "/readyz", timeout=5).status_code == 200
         except httpx.TransportError:
