@@ -9,7 +9,8 @@ export DEBIAN_FRONTEND=noninteractive
 # image (../shared/CONTAINERS.md). fuse-overlayfs is not needed: root uses the overlay driver.
 # prometheus-pushgateway: the real Pushgateway the cron job's metrics are pushed to in its tests.
 # prometheus: the real server that scrapes the generated API and worker (test_prometheus_scrape.py).
-APT_PACKAGES=(podman buildah runc debootstrap prometheus-pushgateway prometheus)
+# memcached: the cache server of the API's cache=memcached (test_system.py, its generated tests).
+APT_PACKAGES=(podman buildah runc debootstrap prometheus-pushgateway prometheus memcached)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -24,6 +24,7 @@ if ! listening 27017 && command -v nx-27017 >/dev/null; then
   setsid nx-27017 --data-dir /tmp/nx-27017/data --host 127.0.0.1 -p 27017 \
     --log-file /tmp/nx-27017/server.log --pid-file /tmp/nx-27017/nx-27017.pid >/dev/null 2>&1 < /dev/null &
 fi
+listening 11211 || memcached -u nobody -l 127.0.0.1 -p 11211 -m 64 -d
 
 wait_for postgresql 5432 && wait_for redis 6379 && wait_for rabbitmq 5672 && wait_for nats 4222 \
-  && wait_for mariadb 3306 && wait_for mosquitto 1883
+  && wait_for mariadb 3306 && wait_for mosquitto 1883 && wait_for memcached 11211

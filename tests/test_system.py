@@ -12,7 +12,10 @@ the real broker, PostgreSQL and Redis. Asserted, in one run per broker:
    still exactly one notification each;
 3. the API SIGKILLed between the broker's confirmation of a batch and the commit that deletes it,
    with more events waiting behind it: after a restart nothing is lost, and the republished
-   batch is absorbed by the worker's inbox (its duplicates metric counts it).
+   batch is absorbed by the worker's inbox (its duplicates metric counts it; on NATS JetStream
+   drops it first, by the Nats-Msg-Id the relay sets);
+and the relay run as its own process (`python -m orders relay`) publishes what an API with
+OUTBOX_RELAY=false wrote, and exits 0 on SIGTERM.
 Then, once per cache server (redis, memcached):
 4. the cache stopped during reads: every GET is still 200 from the database (the errors metric
    counts it) and readiness stays 200; restarted, reads are cache hits again.
@@ -22,6 +25,9 @@ not proven) with one broker: step 1 and the crash of step 3.
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -33,15 +39,24 @@ import httpx
 import psycopg
 import pytest
 
-from tests.support.brokers import BrokerEndpoint
+from tests.support.brokers import BrokerEndpoint, free_port, wait_listening
 from tests.support.outages import outage_for
 from tests.support.render import render
-from tests.support.services import fresh_database, require
+from tests.support.services import (
+    SERVICES,
+    fresh_database,
+    fresh_mysql_database,
+    is_listening,
+    require,
+    stop_process,
+)
 from tests.support.system import OrdersRepo, RunningApi, wrapper
 from tests.support.venv import venv_for
 from tests.support.worker import RunningWorker, WorkerRepo, eventually
 
 BROKERS = ["rabbitmq", "kafka", "sqs", "nats", "redis"]
+# (the API's database, the broker): every broker on PostgreSQL, and the outbox in MySQL once.
+CELLS = [*(("postgresql", broker) for broker in BROKERS), ("mysql", "redis")]
 ORDERS = 40
 DURING_OUTAGE = 20
 BATCH = 5  # the crash test's OUTBOX_BATCH_SIZE: one batch is duplicated, the rest waits behind it
@@ -51,6 +66,7 @@ pytestmark = pytest.mark.timeout(600)
 
 @dataclass(frozen=True)
 class Pair:
+    database: str
     broker: str
     orders: OrdersRepo
     worker_repo: Path
@@ -65,13 +81,13 @@ def _render_orders(tmp: Path, **answers: str) -> OrdersRepo:
     return OrdersRepo(repo, venv_for(repo))
 
 
-@pytest.fixture(scope="module", params=BROKERS)
+@pytest.fixture(scope="module", params=CELLS, ids=[f"{d}-{b}" for d, b in CELLS])
 def pair(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Pair:
-    broker = request.param
-    tmp = tmp_path_factory.mktemp(f"system-{broker}")
-    orders = _render_orders(tmp, database="postgresql", events=broker, cache="redis")
+    database, broker = request.param
+    tmp = tmp_path_factory.mktemp(f"system-{database}-{broker}")
+    orders = _render_orders(tmp, database=database, events=broker, cache="redis")
     worker = render(tmp / "notifications", "worker", service_name="notifications", broker=broker)
-    return Pair(broker, orders, worker, venv_for(worker))
+    return Pair(database, broker, orders, worker, venv_for(worker))
 
 
 def notified(database_url: str) -> list[str]:
@@ -110,8 +126,10 @@ def assert_exactly_once(database_url: str, posted: list[str]) -> None:
 
 
 @contextmanager
-def _databases() -> Iterator[tuple[str, str]]:
-    with fresh_database("system_api") as api_db, fresh_database("system_worker") as worker_db:
+def _databases(database: str) -> Iterator[tuple[str, str]]:
+    """A database for the API (PostgreSQL or MySQL) and one for the worker (PostgreSQL)."""
+    fresh = fresh_mysql_database if database == "mysql" else fresh_database
+    with fresh("system_api") as api_db, fresh_database("system_worker") as worker_db:
         yield api_db, worker_db
 
 
@@ -120,7 +138,10 @@ def test_orders_become_notifications_exactly_once_through_outage_and_crash(
 ) -> None:
     """Steps 1-3 of the module's docstring, on one broker."""
     queue = f"order-events-{uuid.uuid4().hex[:10]}"
-    with _databases() as (api_db, worker_db), outage_for(pair.broker, tmp_path) as outage:
+    with (
+        _databases(pair.database) as (api_db, worker_db),
+        outage_for(pair.broker, tmp_path) as outage,
+    ):
         # Both reach the broker the way that goes away.
         worker_repo = pair.worker(outage.worker)
         worker_env = worker_repo.environment(worker_db, queue)
@@ -186,15 +207,37 @@ def test_orders_become_notifications_exactly_once_through_outage_and_crash(
                     duplicates = worker.metric("worker_messages_duplicate_total") - before
                     assert duplicates == BATCH
                 assert_exactly_once(worker_db, posted)
+
+                # The relay as its own process (its own Deployment): the API with
+                # OUTBOX_RELAY=false only writes; `python -m orders relay` publishes, serves
+                # its metrics on PORT, and exits 0 on SIGTERM.
+                assert api.stop() == 0
+                api = pair.orders.start({**api_env, "OUTBOX_RELAY": "false"}, tmp_path / "api.log")
+                alone = api.post_orders(BATCH, client)
+                relay = pair.orders.spawn(api_env, tmp_path / "relay.log", "relay")
+                try:
+                    posted += alone
+                    wait_for_notifications(worker_db, set(posted), 60)
+                    assert relay.metric("outbox_published_total") >= len(alone)
+                finally:
+                    assert relay.stop() == 0, relay.log.read_text()[-3000:]
+                assert_exactly_once(worker_db, posted)
         finally:
             _stop(api, worker)
     print(
-        f"{pair.broker}: {ORDERS} notifications {took:.2f} s after the last POST; every event"
-        f" {recovery:.2f} s after the broker returned; {duplicates:g} duplicates absorbed"
+        f"{pair.database}/{pair.broker}: {ORDERS} notifications {took:.2f} s after the last"
+        f" POST; every event {recovery:.2f} s after the broker returned;"
+        f" {duplicates:g} duplicates absorbed"
     )
 
 
 def _outbox_rows(database_url: str) -> int:
+    if database_url.startswith("mysql://"):  # through the mariadb client, as services.py does
+        host, port, _ = SERVICES["mariadb"]
+        name = database_url.rsplit("/", 1)[1]
+        client = ["mariadb", "--protocol=TCP", "-h", host, "-P", str(port), "-u", "root", "-N"]
+        query = [*client, name, "-e", "SELECT count(*) FROM outbox"]
+        return int(subprocess.run(query, check=True, capture_output=True, text=True).stdout)
     with psycopg.connect(database_url) as connection:
         row = connection.execute("SELECT count(*) FROM outbox").fetchone()
     assert row is not None
@@ -207,3 +250,93 @@ def _stop(api: RunningApi, worker: RunningWorker) -> None:
     if worker.process.poll() is None:
         worker.process.terminate()
         worker.process.wait(30)
+
+
+# ------------------------------------------------------------------------------ 4. the cache
+
+
+class CacheServer:
+    """A cache server of the test's own on a free port, stopped and started again on it."""
+
+    def __init__(self, kind: str, workdir: Path) -> None:
+        self.kind, self.port, self.log = kind, free_port(), workdir / f"{kind}.log"
+        if kind == "redis":
+            self.cmd = ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port)]
+            self.cmd += ["--save", "", "--appendonly", "no"]
+            self.url = f"redis://127.0.0.1:{self.port}/0"
+        else:
+            memcached = shutil.which("memcached") or "/usr/bin/memcached"
+            self.cmd = [memcached, "-u", "nobody", "-l", "127.0.0.1", "-p", str(self.port)]
+            self.cmd += ["-m", "64"]
+            self.url = f"memcached://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(self.cmd, stdout=out, stderr=subprocess.STDOUT)
+        wait_listening(self.process, self.port, self.kind, self.log)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process)
+            self.process = None
+
+
+@pytest.fixture(scope="module", params=["redis", "memcached"])
+def cached_orders(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[str, OrdersRepo]:
+    cache = request.param
+    if cache == "memcached" and not shutil.which("memcached"):
+        message = "memcached is not installed (apt-get install -y memcached)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message}, and CI is set: .ci/install.sh must install it")
+        pytest.skip(message)
+    tmp = tmp_path_factory.mktemp(f"cache-{cache}")
+    return cache, _render_orders(tmp, database="postgresql", cache=cache)
+
+
+def test_a_cache_outage_never_fails_a_read_and_the_cache_is_used_again(
+    cached_orders: tuple[str, OrdersRepo], tmp_path: Path
+) -> None:
+    """Step 4: reads are hits; cache stopped: every GET 200 from the database, readiness 200;
+    cache back (empty): reads fill it and are hits again."""
+    kind, orders = cached_orders
+    server = CacheServer(kind, tmp_path)
+    server.start()
+    with fresh_database("system_cache") as api_db:
+        env = {"DATABASE_URL": api_db, "CACHE_URL": server.url}
+        orders.run(env, "migrate")
+        api = orders.start(env, tmp_path / "api.log")
+        try:
+            with httpx.Client(timeout=10) as client:
+                ids = api.post_orders(10, client)
+
+                def read_all() -> None:
+                    for order_id in ids:
+                        response = client.get(f"{api.url}/api/v1/orders/{order_id}")
+                        assert response.status_code == 200, response.text
+                        assert response.json()["id"] == order_id
+
+                hits = api.metric("cache_lookups_total", result="hit")
+                read_all()
+                assert api.metric("cache_lookups_total", result="hit") - hits == len(ids)
+
+                server.stop()
+                assert not is_listening("127.0.0.1", server.port)
+                errors = api.metric("cache_errors_total")
+                for _ in range(3):
+                    read_all()
+                assert api.ready(), "readiness must not depend on the cache"
+                assert api.metric("cache_errors_total") > errors
+
+                server.start()
+                time.sleep(1.5)  # CACHE_RETRY_INTERVAL (1 s): the cache is tried again
+                read_all()  # misses that fill the (empty) cache
+                hits = api.metric("cache_lookups_total", result="hit")
+                read_all()
+                assert api.metric("cache_lookups_total", result="hit") - hits == len(ids)
+        finally:
+            if api.process.poll() is None:
+                assert api.stop() == 0
+            server.stop()

@@ -94,6 +94,20 @@ class OrdersRepo:
             eventually(api.ready, 60, f"the orders API to be ready (log: {log})")
         return api
 
+    def spawn(self, env: dict[str, str], log: Path, *args: str) -> RunningApi:
+        """`python -m orders ARGS` (e.g. `relay`) on a free PORT, not waiting for anything."""
+        port = free_port()
+        full = {**os.environ, **env, "PORT": str(port), "PYTHONPATH": str(self.repo)}
+        with log.open("ab") as out:
+            process = subprocess.Popen(
+                [str(self.venv / "bin" / "python"), "-m", PACKAGE, *args],
+                cwd=self.repo,
+                env=full,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        return RunningApi(process, port, log)
+
 
 @dataclass
 class RunningApi:
@@ -106,7 +120,8 @@ class RunningApi:
         return f"http://127.0.0.1:{self.port}"
 
     def ready(self) -> bool:
-        assert self.process.poll() is None, f"API exited early:\n{self.log.read_text()[-3000:]}"
+        code = self.process.poll()
+        assert code is None, f"API exited early ({code}):\n{self.log.read_text()[-3000:]}"
         try:
             return httpx.get(self.url + "/readyz", timeout=5).status_code == 200
         except httpx.TransportError:

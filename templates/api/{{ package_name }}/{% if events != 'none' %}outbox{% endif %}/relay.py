@@ -38,7 +38,6 @@ class Relay:
         self._stopping = asyncio.Event()
         self._connected = False
         self._last_log = 0.0
-        self._last_backlog = 0.0
 
     def stop(self) -> None:
         self._stopping.set()
@@ -56,6 +55,7 @@ class Relay:
             before_sleep=self._failed,
             reraise=True,
         )
+        watcher = asyncio.create_task(self._watch_backlog(), name="outbox-backlog")
         try:
             while not self._stopping.is_set():
                 published = 0
@@ -66,13 +66,15 @@ class Relay:
                     if published < settings.OUTBOX_BATCH_SIZE:
                         await self._sleep(settings.OUTBOX_POLL_INTERVAL)
         finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
             await self._publisher.close()
             await self._outbox.close()
 
     async def _batch(self) -> int:
         if self._stopping.is_set():  # stopped during a backoff: no new attempt
             return 0
-        await self._refresh_backlog()
         async with asyncio.timeout(self._settings.OUTBOX_PUBLISH_TIMEOUT):
             if not self._connected:
                 await self._publisher.connect()
@@ -81,18 +83,19 @@ class Relay:
                 self._settings.OUTBOX_BATCH_SIZE, self._publisher.publish
             )
         metrics.PUBLISHED.inc(published)
-        if published:
-            self._last_backlog = 0.0  # the backlog changed: export it again on the next turn
         return published
 
-    async def _refresh_backlog(self) -> None:
-        now = time.monotonic()
-        if now - self._last_backlog < BACKLOG_EVERY_SECONDS:
-            return
-        self._last_backlog = now
-        count, oldest = await self._outbox.backlog()
-        metrics.BACKLOG.set(count)
-        metrics.OLDEST_AGE.set(oldest or 0.0)
+    async def _watch_backlog(self) -> None:
+        """Export the backlog every BACKLOG_EVERY_SECONDS, whatever the broker is doing (a
+        publish attempt hanging on an unreachable broker must not freeze the alert's metric)."""
+        while not self._stopping.is_set():
+            try:
+                count, oldest = await self._outbox.backlog()
+                metrics.BACKLOG.set(count)
+                metrics.OLDEST_AGE.set(oldest or 0.0)
+            except Exception as error:  # the database is away: readiness says so
+                logger.debug("outbox backlog unknown", extra={"error": repr(error)})
+            await self._sleep(BACKLOG_EVERY_SECONDS)
 
     async def _failed(self, state: RetryCallState) -> None:
         metrics.FAILED.inc()
