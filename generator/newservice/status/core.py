@@ -22,7 +22,7 @@ from typing import Any
 
 from .fleet import RepoFacts, read_facts
 from .predict import Checkouts, Prediction, build_checkouts, predict
-from .releases import ReleaseLookupError, release_tags, releases_after
+from .releases import ReleaseLookupError, effective_source, release_tags, releases_after
 from .renderer import rendering_from
 
 ReleaseLister = Callable[[str], list[str]]
@@ -133,8 +133,11 @@ def _predict_all(
     todo: list[tuple[RepoStatus, RepoFacts, str]], jobs: int, advance: Callable[[], None]
 ) -> None:
     # Each repo needs its recorded version (the merge base) and the target.
+    # Keyed by where each source is read on this machine: a repo made on another machine names
+    # its creator's template cache, which is this install's cache here.
+    readable = {id(row): effective_source(str(fact.source)) for row, fact, _ in todo}
     needs = {
-        id(row): [(str(fact.source), str(fact.commit)), (str(fact.source), target)]
+        id(row): [(readable[id(row)], str(fact.commit)), (readable[id(row)], target)]
         for row, fact, target in todo
     }
     pairs = {pair for pair_list in needs.values() for pair in pair_list}
@@ -147,11 +150,11 @@ def _predict_all(
                 row.error = missing[0]
                 advance()
             else:
-                runnable.append((row, target))
+                runnable.append((row, target, readable[id(row)]))
         if jobs <= 1 or len(runnable) <= 1:
             with rendering_from(checkouts):
-                for row, target in runnable:
-                    _apply(row, _quiet_predict(row.path, target))
+                for row, target, source in runnable:
+                    _apply(row, _quiet_predict(row.path, target, source))
                     advance()
             return
         workers = min(jobs, len(runnable))
@@ -163,7 +166,8 @@ def _predict_all(
             workers, mp_context=context, initializer=_start_worker, initargs=(checkouts,)
         ) as pool:
             futures = {
-                pool.submit(_quiet_predict, row.path, target): row for row, target in runnable
+                pool.submit(_quiet_predict, row.path, target, source): row
+                for row, target, source in runnable
             }
             for future in as_completed(futures):
                 _apply(futures[future], future.result())
@@ -189,11 +193,11 @@ def _start_worker(checkouts: Checkouts) -> None:
     _WORKER_HOOKS.append(hooks)
 
 
-def _quiet_predict(path: Path, target: str) -> Prediction:
+def _quiet_predict(path: Path, target: str, source: str | None = None) -> Prediction:
     """predict() with copier's warnings silenced; a failure is this repo's row, not the run's."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            return predict(path, target)
+            return predict(path, target, source)
         except Exception as error:  # one repo's surprise must not hide the rest of the fleet
             return Prediction([], f"the trial update failed: {type(error).__name__}: {error}")

@@ -42,22 +42,26 @@ def build_checkouts(
 
     checkouts: dict[tuple[str, str], Path] = {}
     errors: dict[tuple[str, str], str] = {}
+    from .releases import effective_source
+
     for number, (source, tag) in enumerate(sorted(pairs)):
-        url = get_repo(source)
+        # `source` is where it is read on this machine (core.py keys by effective_source).
+        readable = effective_source(source)
+        url = get_repo(readable)
         if url is None:
             errors[(source, tag)] = f"the template source {source} is not a git repository"
             continue
         location = folder / f"checkout-{number}"
         location.mkdir(parents=True)
         try:
-            with reading(source):  # newservice's own cache repo: not while it is repacked
+            with reading(readable):  # newservice's own cache repo: not while it is repacked
                 checkouts[(source, tag)] = Path(clone(url, tag, location=str(location))).resolve()
         except (ProcessExecutionError, ValueError) as error:
             errors[(source, tag)] = f"cannot check out {tag} of {source}: {error}".splitlines()[0]
     return checkouts, errors
 
 
-def predict(repo: Path, target: str) -> Prediction:
+def predict(repo: Path, target: str, source: str | None = None) -> Prediction:
     """Trial-update a clone of `repo`'s HEAD to tag `target`; list the files that would conflict."""
     from copier import run_update
     from copier.errors import CopierError
@@ -73,6 +77,8 @@ def predict(repo: Path, target: str) -> Prediction:
         except GitError as error:
             return Prediction([], f"cannot clone the repo: {error.stderr.strip()}")
         destination = clone / repo.relative_to(top)
+        if source is not None:
+            _record_source(destination, source)
         try:
             run_update(
                 destination,
@@ -90,3 +96,28 @@ def predict(repo: Path, target: str) -> Prediction:
         conflicts = find_conflicts(clone)
         shutil.rmtree(clone, ignore_errors=True)
         return Prediction(conflicts)
+
+
+def _record_source(service: Path, source: str) -> None:
+    """Point the clone's answers at `source` (where the recorded one is read on this machine:
+    another user's template cache is ours here) and commit, as copier needs a clean tree."""
+    import re
+
+    from ..git import git
+
+    answers = service / ".copier-answers.yml"
+    text = answers.read_text()
+    updated = re.sub(r"(?m)^_src_path: .*$", f"_src_path: {source}", text)
+    if updated != text:
+        answers.write_text(updated)
+        git(
+            "-c",
+            "user.name=newservice",
+            "-c",
+            "user.email=status@newservice.invalid",
+            "commit",
+            "--quiet",
+            "-am",
+            "newservice status: the template source here",
+            cwd=service,
+        )

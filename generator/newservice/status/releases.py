@@ -9,6 +9,8 @@ it at another list of releases (a changelog, a bundled history) and the rest fol
 
 from __future__ import annotations
 
+import functools
+
 from packaging.version import InvalidVersion, Version
 
 
@@ -16,11 +18,35 @@ class ReleaseLookupError(Exception):
     """The template source could not be read (moved, unreachable, not a git repository)."""
 
 
+@functools.cache
+def effective_source(src_path: str) -> str:
+    """Where a recorded source is read on this machine: newservice's own template cache (this
+    user's, another user's or another machine's path, as recorded) is this install's cache, with
+    every release imported (as `newservice update` does); anything else is used as recorded."""
+    from ..source import is_own_source, resolve_source
+
+    return resolve_source().url if is_own_source(src_path) else src_path
+
+
 def release_tags(src_path: str) -> list[str]:
-    """The release tags of the template source `src_path`, oldest first (PEP 440 order)."""
+    """The release tags of the template source `src_path`, oldest first (PEP 440 order).
+
+    For newservice's own cache: the releases this install carries and its own version (what
+    `newservice update` moves to), not whatever tags other installs left in the cache."""
     from copier._vcs import get_git, get_repo, valid_version
     from plumbum import ProcessExecutionError
 
+    from ..errors import TemplateSourceError
+    from ..releases import own_releases
+    from ..source import is_own_source, resolve_source
+
+    if is_own_source(src_path):
+        try:
+            installed = resolve_source().ref
+        except TemplateSourceError as error:
+            raise ReleaseLookupError(error.message) from None
+        tags = {release.tag for release in own_releases()} | ({installed} if installed else set())
+        return sorted(tags, key=Version)
     url = get_repo(src_path)
     if url is None:
         raise ReleaseLookupError(f"{src_path} is not a git repository copier can read")
