@@ -16,6 +16,13 @@ listening 4222 || start-stop-daemon --start --oknodo --background --exec /usr/sb
 # /run is a tmpfs on a rebooted machine: mariadbd needs its socket folder back.
 listening 3306 || { install -d -o mysql -g mysql /run/mysqld; start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd; }
 listening 1883 || mosquitto -d -c /etc/mosquitto/mosquitto.conf
+# MongoDB stand-in (no mongod installs here): nx-27017, a wire-protocol server on SQLite, from the
+# test extra. Tests that find 27017 down start a private one themselves (tests/support/stores.py).
+if ! listening 27017 && command -v nx-27017 >/dev/null; then
+  mkdir -p /var/lib/nx-27017
+  nohup nx-27017 --data-dir /var/lib/nx-27017 --host 127.0.0.1 -p 27017 \
+    --log-file /var/log/nx-27017.log --pid-file /var/lib/nx-27017/pid >/dev/null 2>&1 &
+fi
 
 wait_for postgresql 5432 && wait_for redis 6379 && wait_for rabbitmq 5672 && wait_for nats 4222 \
   && wait_for mariadb 3306 && wait_for mosquitto 1883

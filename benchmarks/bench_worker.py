@@ -47,7 +47,7 @@ POSTGRES = SERVICES["postgresql"][2]
 # Runs inside the generated repo's venv, with the repo on PYTHONPATH.
 DRIVER = """
 import asyncio, json, os, sys, time, uuid
-from notifications import db
+from notifications.stores import open_store
 from notifications.brokers import create_broker
 from notifications.consumer import Consumer
 from notifications.events import example_event, structured
@@ -110,18 +110,17 @@ async def consume(settings, inner, total):
 async def main(total, rounds):
     configure_logging("INFO")
     settings = Settings()
-    engine = db.create_engine(settings.DATABASE_URL, settings.DATABASE_POOL_SIZE)
+    store = open_store(settings)
     passes = []
     for _ in range(rounds):
         raw = await consume(
             Settings(QUEUE_NAME="bench-raw-" + uuid.uuid4().hex[:8]), AckOnly(), total
         )
         queue = Settings(QUEUE_NAME="bench-idem-" + uuid.uuid4().hex[:8])
-        idem = await consume(queue, Processor(queue, engine), total)
+        idem = await consume(queue, Processor(queue, store), total)
         passes.append({"raw": raw, "idempotent": idem})
-    async with engine.connect() as connection:
-        rows = (await connection.exec_driver_sql("SELECT count(*) FROM notifications")).scalar_one()
-    await engine.dispose()
+    rows = (await store.counts()).notifications
+    await store.close()
     assert rows == total * rounds, f"{rows} notifications for {total * rounds} events"
     print("RESULT " + json.dumps(passes))
 
