@@ -139,10 +139,6 @@ CASES = {
         ["svc", "--type", "worker", "--database", "dynamodb", "--defaults"],
         ["database 'dynamodb' is not offered for a worker so far", "PostgreSQL, MySQL or MongoDB"],
     ),
-    "cronjob-on-mysql": (
-        ["svc", "--type", "cronjob", "--database", "mysql", "--defaults"],
-        ["database 'mysql' is not offered for a cronjob so far", "ledger in PostgreSQL only"],
-    ),
     "cronjob-on-mongodb": (
         ["svc", "--type", "cronjob", "--database", "mongodb", "--defaults"],
         ["database 'mongodb' is not offered for a cronjob so far", "ledger in PostgreSQL only"],
