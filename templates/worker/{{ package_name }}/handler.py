@@ -6,8 +6,12 @@ Recording it exactly once is the store's job (`stores/`): the inbox record (keye
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from . import notifier
-from .events import OrderCreatedEvent
+
+if TYPE_CHECKING:  # the event SDK is not needed to migrate
+    from .events import OrderCreatedEvent
 
 
 def compose(event: OrderCreatedEvent) -> notifier.Notification:

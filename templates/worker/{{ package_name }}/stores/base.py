@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from ..events import OrderCreatedEvent
+if TYPE_CHECKING:  # the event SDK is not needed to migrate
+    from ..events import OrderCreatedEvent
 
 Key = tuple[str, str]
 
