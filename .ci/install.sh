@@ -38,3 +38,7 @@ if ! command -v npm >/dev/null; then
 fi
 [ -d tests/node/node_modules/@backstage/catalog-model ] ||
   npm ci --prefix tests/node --no-audit --no-fund --silent
+
+# The MongoDB stand-in (no mongod installs here): services.sh starts it on 27017, which runs
+# before the test extra (which also lists it) is installed.
+python3 -m pip show nx-27017 >/dev/null 2>&1 || python3 -m pip install -q 'nx-27017>=0.8.1'
