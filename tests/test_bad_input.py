@@ -143,13 +143,17 @@ CASES = {
         ["svc", "--type", "cronjob", "--database", "none", "--defaults"],
         ["database 'none' is only offered for an api"],
     ),
-    "worker-on-mysql": (
-        ["svc", "--type", "worker", "--database", "mysql", "--defaults"],
-        ["database 'mysql' is only offered for an api so far", "inbox in PostgreSQL only"],
+    "worker-on-dynamodb": (
+        ["svc", "--type", "worker", "--database", "dynamodb", "--defaults"],
+        ["database 'dynamodb' is not offered for a worker so far", "PostgreSQL, MySQL or MongoDB"],
     ),
-    "cronjob-on-mysql": (
-        ["svc", "--type", "cronjob", "--database", "mysql", "--defaults"],
-        ["database 'mysql' is only offered for an api so far", "ledger in PostgreSQL only"],
+    "cronjob-on-mongodb": (
+        ["svc", "--type", "cronjob", "--database", "mongodb", "--defaults"],
+        ["database 'mongodb' is not offered for a cronjob so far", "ledger in PostgreSQL only"],
+    ),
+    "cronjob-on-dynamodb": (
+        ["svc", "--type", "cronjob", "--database", "dynamodb", "--defaults"],
+        ["database 'dynamodb' is not offered for a cronjob", "an aggregation"],
     ),
     "cronjob-on-dynamodb": (
         ["svc", "--type", "cronjob", "--database", "dynamodb", "--defaults"],

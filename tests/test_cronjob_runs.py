@@ -1,6 +1,7 @@
 """The generated daily-report job as Kubernetes runs it: real processes of `python -m
-daily_report` against the real PostgreSQL (a database of its own per test run), and a real
-Prometheus Pushgateway.
+daily_report` against the real PostgreSQL, and MySQL (MariaDB 10.11 stands in: no MySQL 8 server
+package exists here, so MySQL-8-only behaviour is not proven; the job's SQL is what both accept),
+a database of its own per test run, and a real Prometheus Pushgateway.
 
 Exactly-once is judged from the database (report rows, ledger rows) and the exit statuses; the
 job's JSON log lines say which run did the work.
@@ -28,7 +29,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.render import render
-from tests.support.services import fresh_database
+from tests.support.stores import fresh_store
 from tests.support.venv import run_in, venv_for
 
 SLOT = "2026-11-25T02:00"  # reports on 2026-11-24 (UTC, the default zone)
@@ -36,9 +37,16 @@ NEXT_SLOT = "2026-11-26T02:00"
 PACKAGE = "daily_report"
 
 
+@pytest.fixture(scope="module", params=["postgresql", "mysql"])
+def kind(request: pytest.FixtureRequest) -> str:
+    """The database the job is generated for."""
+    return str(request.param)
+
+
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return render(tmp_path_factory.mktemp("cronjob-runs") / "daily-report", "cronjob")
+def repo(tmp_path_factory: pytest.TempPathFactory, kind: str) -> Path:
+    folder = tmp_path_factory.mktemp(f"cronjob-runs-{kind}") / "daily-report"
+    return render(folder, "cronjob", database=kind)
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +55,9 @@ def venv(repo: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def database(repo: Path, venv: Path) -> Iterator[str]:
+def database(request: pytest.FixtureRequest, kind: str, repo: Path, venv: Path) -> Iterator[str]:
     """A database of this test run, migrated by the job's own `migrate` command, then dropped."""
-    with fresh_database("cronjob") as url:
+    with fresh_store(request, kind, "cronjob") as url:
         migrated = run_in(repo, venv, "python", "-m", PACKAGE, "migrate", env={"DATABASE_URL": url})
         assert migrated.returncode == 0, migrated.stdout + migrated.stderr
         yield url
@@ -58,19 +66,43 @@ def database(repo: Path, venv: Path) -> Iterator[str]:
 @pytest.fixture
 def db(database: str) -> Iterator[str]:
     """The test run's database, emptied, with three orders on 2026-11-24 and one on the 25th."""
-    with psycopg.connect(database, autocommit=True) as conn:
-        conn.execute("TRUNCATE orders, daily_reports, job_runs")
-        conn.execute(
-            "INSERT INTO orders (created_at, amount_cents) VALUES"
-            " ('2026-11-24T00:00:00Z', 1000), ('2026-11-24T12:00:00Z', 2500),"
-            " ('2026-11-24T23:59:59Z', 500), ('2026-11-25T08:00:00Z', 700)"
-        )
+    for table in ("orders", "daily_reports", "job_runs"):
+        query(database, f"TRUNCATE TABLE {table}")
+    # In UTC: timestamptz on PostgreSQL; naive UTC in MySQL's DATETIME, as the job stores it.
+    query(
+        database,
+        "INSERT INTO orders (created_at, amount_cents) VALUES"
+        " ('2026-11-24 00:00:00', 1000), ('2026-11-24 12:00:00', 2500),"
+        " ('2026-11-24 23:59:59', 500), ('2026-11-25 08:00:00', 700)",
+    )
     yield database
 
 
 def query(url: str, sql: str) -> list[tuple[Any, ...]]:
-    with psycopg.connect(url) as conn:
-        return conn.execute(sql).fetchall()
+    """The rows of `sql` (committed) on the PostgreSQL or MySQL database at `url`."""
+    if url.startswith("mysql"):
+        from urllib.parse import urlsplit
+
+        import pymysql
+
+        parts = urlsplit(url)
+        conn = pymysql.connect(
+            host=parts.hostname,
+            port=parts.port or 3306,
+            user=parts.username,
+            password=parts.password or "",
+            database=parts.path.lstrip("/"),
+            autocommit=True,
+        )
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute(sql)
+                return list(cursor.fetchall())
+        finally:
+            conn.close()
+    with psycopg.connect(url, autocommit=True, options="-c timezone=UTC") as conn:
+        cursor = conn.execute(sql)
+        return cursor.fetchall() if cursor.description else []
 
 
 def reports(url: str) -> list[tuple[date, int, int]]:
@@ -287,7 +319,8 @@ def test_run_metrics_reach_a_real_pushgateway(
         "--slot",
         NEXT_SLOT,
         PUSHGATEWAY_URL=pushgateway,
-        DATABASE_URL="postgresql://nobody@127.0.0.1:1/nothing",
+        # A database that does not answer (of the job's own kind: another is a bad setting).
+        DATABASE_URL=db.split("://")[0] + "://nobody@127.0.0.1:1/nothing",
     )
     assert failed.process.returncode == 1
     pushed = gateway_samples(pushgateway)

@@ -165,8 +165,8 @@ class TestInteractiveCreate:
     def test_worker_reasks_an_unsupported_database_and_asks_the_broker(
         self, tmp_path: Path
     ) -> None:
-        """worker: six answers, then `advanced`; database 'mysql' (api only so far) is refused with
-        the reason."""
+        """worker: six answers, then `advanced`; database 'none' (api only: a worker needs a
+        store) is refused with the reason."""
         session = Session(tmp_path)
         session.prompt("service_type")
         session.send(DOWN + ENTER)
@@ -178,12 +178,12 @@ class TestInteractiveCreate:
         session.prompt("owner")
         session.send(ENTER)
         session.prompt("database")
-        session.send(DOWN + ENTER)  # mysql
-        session.expect_reask("database 'mysql' is only offered for an api so far")
+        session.send(DOWN * 4 + ENTER)  # none
+        session.expect_reask("database 'none' is only offered for an api")
         session.prompt("database")
         assert (
-            "database 'mysql' is only offered for an api so far: the worker template keeps its "
-            "inbox in PostgreSQL only; choose postgresql. Please answer again."
+            "database 'none' is only offered for an api: a worker needs a store to be idempotent; "
+            "choose postgresql. Please answer again."
         ) in session.screen_text()
         session.send(ENTER)  # postgresql
         session.prompt("broker")

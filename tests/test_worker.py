@@ -1,8 +1,10 @@
-"""The worker template, for every broker, on the real broker and PostgreSQL.
+"""The worker template, pairwise: every broker on PostgreSQL, every other store on RabbitMQ.
 
-Per broker: the generated repo's own checks (ruff, mypy, its tests), its manifests, workflow and
+Per cell: the generated repo's own checks (ruff, mypy, its tests), its manifests, workflow and
 Dockerfile; then the live contract, with `python -m <package>` as a real process:
 duplicates, SIGKILL mid-stream, a poison event, and SIGTERM during a steady stream.
+MySQL runs on MariaDB and MongoDB on the nx-27017 stand-in (what each cannot prove:
+tests/support/services.py, tests/support/stores.py).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from tests.support.checks import (
     validate_workflows,
 )
 from tests.support.render import render
-from tests.support.services import fresh_database, require
+from tests.support.stores import fresh_store, mongodb_server  # noqa: F401  (session fixture)
 from tests.support.venv import run_in, venv_for
 from tests.support.worker import (
     PACKAGE,
@@ -43,26 +45,42 @@ from tests.support.worker import (
 )
 
 BROKERS = ["rabbitmq", "nats", "redis", "kafka", "sqs"]
+# Pairwise, to keep CI within budget: the store code does not depend on the broker's.
+CELLS = [(broker, "postgresql") for broker in BROKERS] + [
+    ("rabbitmq", "mysql"),
+    ("rabbitmq", "mongodb"),
+]
 # Brokers that redeliver an unacked message after a timer (REDELIVERY_TIMEOUT), not on disconnect.
 TIMED_REDELIVERY = {"nats", "redis", "sqs"}
 
 pytestmark = pytest.mark.timeout(600)
 
 
-@pytest.fixture(scope="module", params=BROKERS)
+@pytest.fixture(
+    scope="module",
+    params=CELLS,
+    ids=[
+        broker if database == "postgresql" else f"{broker}-{database}" for broker, database in CELLS
+    ],
+)
 def worker_repo(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> WorkerRepo:
-    broker = request.param
+    broker, database = request.param
     endpoint = endpoint_for(request, broker)
-    repo = render(tmp_path_factory.mktemp(f"worker-{broker}") / "repo", "worker", broker=broker)
-    return WorkerRepo(broker, repo, venv_for(repo), endpoint)
+    repo = render(
+        tmp_path_factory.mktemp(f"worker-{broker}-{database}") / "repo",
+        "worker",
+        broker=broker,
+        database=database,
+    )
+    return WorkerRepo(broker, repo, venv_for(repo), endpoint, database)
 
 
 @pytest.fixture
-def database_url() -> Iterator[str]:
-    """A fresh PostgreSQL database (dropped afterwards)."""
-    with fresh_database("worker") as url:
+def database_url(request: pytest.FixtureRequest, worker_repo: WorkerRepo) -> Iterator[str]:
+    """A fresh database of the cell's store (dropped afterwards)."""
+    with fresh_store(request, worker_repo.database, "worker") as url:
         yield url
 
 
@@ -78,11 +96,12 @@ class TestGeneratedRepo:
         """ruff check, ruff format --check and mypy (strict) pass on the generated repo."""
         lint_python(worker_repo.repo, worker_repo.venv)
 
-    def test_generated_tests_pass(self, worker_repo: WorkerRepo) -> None:
-        """The repo's own pytest suite passes against the real broker and PostgreSQL."""
+    def test_generated_tests_pass(self, worker_repo: WorkerRepo, database_url: str) -> None:
+        """The repo's own pytest suite passes against the real broker and the cell's store
+        (its fixtures make a database per test on the server of DATABASE_URL)."""
         env = {
             **worker_repo.endpoint.environment(),
-            "DATABASE_URL": require("postgresql"),
+            "DATABASE_URL": database_url,
             "CI": "true",  # a skip would hide a missing service: make it a failure
         }
         result = run_in(worker_repo.repo, worker_repo.venv, "python", "-m", "pytest", "-q", env=env)

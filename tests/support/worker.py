@@ -2,7 +2,7 @@
 
 `WorkerRepo` renders nothing itself: a test module renders the repo, builds its venv and hands
 over the broker endpoint; this starts `python -m <package>` (or a wrapper), reads its probes and
-metrics, and counts the effects in PostgreSQL.
+metrics, and counts the effects in its store (tests/support/stores.py).
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from .brokers import BrokerEndpoint, free_port
+from .stores import counts
 from .venv import run_in
 
 PACKAGE = "notifications"
@@ -43,6 +43,7 @@ class WorkerRepo:
     repo: Path
     venv: Path
     endpoint: BrokerEndpoint
+    database: str = "postgresql"
 
     def environment(self, database_url: str, queue: str, **extra: str) -> dict[str, str]:
         return {
@@ -107,18 +108,6 @@ class RunningWorker:
     def stop(self, sig: signal.Signals, within: float) -> int:
         self.process.send_signal(sig)
         return self.process.wait(within)
-
-
-def counts(database_url: str) -> tuple[int, int, int]:
-    """(notification rows, distinct event ids among them, inbox rows)."""
-    with psycopg.connect(database_url) as connection:
-        row = connection.execute(
-            "SELECT (SELECT count(*) FROM notifications),"
-            " (SELECT count(DISTINCT event_id) FROM notifications),"
-            " (SELECT count(*) FROM inbox)"
-        ).fetchone()
-    assert row is not None
-    return row
 
 
 def wait_for_rows(database_url: str, expected: int, within: float) -> None:

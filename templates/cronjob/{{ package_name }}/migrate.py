@@ -3,7 +3,8 @@
 Safe to run concurrently (every CronJob pod runs it as an init container): the upgrade runs in one
 transaction that first takes a PostgreSQL advisory lock, so a second migrator waits, then finds
 the schema at head and does nothing. PostgreSQL's DDL is transactional, so a failed migration
-leaves no half-applied schema behind.
+leaves no half-applied schema behind. On MySQL, whose DDL commits statement by statement, the
+lock is the session's named lock (GET_LOCK), released after the new revision is committed.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select, text
 
 from . import SERVICE_NAME
 from .database import make_engine
 from .settings import Settings
+from .tables import MYSQL
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +43,32 @@ def migrate(settings: Settings, revision: str = "head") -> None:
     engine = make_engine(settings)
     config = alembic_config()
     try:
-        with engine.begin() as conn:
-            conn.execute(select(func.pg_advisory_xact_lock(MIGRATION_LOCK_ID)))
-            config.attributes["connection"] = conn
-            command.upgrade(config, revision)
+        if engine.dialect.name in MYSQL:
+            _upgrade_under_named_lock(engine, config, revision)
+        else:
+            with engine.begin() as conn:
+                conn.execute(select(func.pg_advisory_xact_lock(MIGRATION_LOCK_ID)))
+                config.attributes["connection"] = conn
+                command.upgrade(config, revision)
     finally:
         engine.dispose()
     log.info("database migrated", extra={"revision": revision})
+
+
+# A GET_LOCK name may have at most 64 characters.
+MIGRATION_LOCK_NAME = f"{SERVICE_NAME}.migrations"[:64]
+
+
+def _upgrade_under_named_lock(engine: Engine, config: Config, revision: str) -> None:
+    with engine.connect() as conn:
+        taken = conn.execute(
+            text("SELECT GET_LOCK(:name, 300)"), {"name": MIGRATION_LOCK_NAME}
+        ).scalar()
+        if taken != 1:
+            raise RuntimeError(f"could not take the migration lock {MIGRATION_LOCK_NAME!r}")
+        try:
+            config.attributes["connection"] = conn
+            command.upgrade(config, revision)
+            conn.commit()  # the new revision is visible before the next migrator gets the lock
+        finally:
+            conn.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": MIGRATION_LOCK_NAME})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 from collections.abc import Sequence
 
 from . import __version__
@@ -12,6 +13,10 @@ from .observability.logs import configure_logging
 from .observability.metrics import set_build_info
 from .observability.tracing import configure_tracing, shutdown_tracing
 from .settings import Settings, get_settings
+from .stores import ConfigurationError
+
+logger = logging.getLogger(__name__)
+EXIT_CONFIGURATION = 2
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,16 +43,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(level, {"service": settings.SERVICE_NAME})
     provider = configure_tracing(settings.SERVICE_NAME, __version__)
     try:
+        if provider is not None and args.command in (None, "run"):
+            from .stores import instrument
+
+            instrument(provider)
         return _run(args, settings)
+    except ConfigurationError as error:
+        # One JSON log line naming the variable, no traceback; nothing was connected to.
+        logger.error("invalid configuration: %s", error)
+        return EXIT_CONFIGURATION
     finally:
         shutdown_tracing(provider)
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "migrate":
-        from .migrate import migrate
+        from .stores import migrate
 
-        migrate(settings.DATABASE_URL)
+        migrate(settings)
         return 0
     if args.command == "publish":
         from .publisher import publish_examples

@@ -1,7 +1,7 @@
 """What happens to delivered messages: parse, handle, then ack or dead-letter.
 
 Broker-independent: every broker module hands over `Delivery` objects and this decides. A fetched
-batch is first handled in one transaction (one commit for all, see `handle_batch`); if that
+batch is first handled in one transaction (one commit for all, see `Store.handle_batch`); if that
 fails, each event is handled on its own with retries, so one poison event cannot hold back the
 others and ends alone in the dead-letter destination.
 """
@@ -15,15 +15,14 @@ from collections.abc import Sequence
 
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .brokers.base import Delivery
 from .events import MalformedEvent, OrderCreatedEvent, parse_event
-from .handler import handle, handle_batch
 from .metrics import DEAD_LETTERED, DUPLICATES, FAILED, HANDLING_SECONDS, IN_FLIGHT, PROCESSED
 from .observability.logs import request_id_var
 from .retry import retrying
 from .settings import Settings
+from .stores import Store
 
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
@@ -34,9 +33,9 @@ Parsed = tuple[Delivery, OrderCreatedEvent]
 class Processor:
     """Handles deliveries; ack only after the commit, so a crash means redelivery, not loss."""
 
-    def __init__(self, settings: Settings, engine: AsyncEngine) -> None:
+    def __init__(self, settings: Settings, store: Store) -> None:
         self._settings = settings
-        self._engine = engine
+        self._store = store
 
     async def process_batch(self, deliveries: Sequence[Delivery]) -> None:
         started = time.perf_counter()
@@ -83,7 +82,7 @@ class Processor:
     async def _handle_batch(self, parsed: list[Parsed]) -> None:
         if len(parsed) > 1:
             try:
-                new_keys = await handle_batch(self._engine, [event for _, event in parsed])
+                new_keys = await self._store.handle_batch([event for _, event in parsed])
             except Exception as exc:
                 logger.warning(
                     "batch failed; handling its events one by one", extra={"error": repr(exc)}
@@ -123,7 +122,7 @@ class Processor:
         try:
             async for attempt in policy:
                 with attempt:
-                    first_time = await handle(self._engine, event)
+                    first_time = await self._store.handle(event)
         except Exception as exc:
             FAILED.inc()
             trace.get_current_span().set_status(Status(StatusCode.ERROR, repr(exc)))

@@ -6,34 +6,27 @@ import asyncio
 import logging
 import signal
 
-from sqlalchemy import text
-
-from . import db
 from .brokers import create_broker
 from .consumer import Consumer
 from .observability.lifecycle import Lifecycle
 from .observability.probes import probe_server
 from .processing import Processor
 from .settings import Settings
+from .stores import open_store
 
 logger = logging.getLogger(__name__)
 
 
 async def run_worker(settings: Settings) -> int:
     """Run until SIGTERM/SIGINT; the exit status for the process."""
-    engine = db.create_engine(settings.DATABASE_URL, settings.DATABASE_POOL_SIZE)
+    store = open_store(settings)
     broker = create_broker(settings)
-
-    async def database_answers() -> None:
-        async with engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
-
     lifecycle = Lifecycle(check_timeout=settings.READINESS_TIMEOUT)
-    lifecycle.add_check("database", database_answers)
+    lifecycle.add_check("database", store.check)
     lifecycle.add_check("broker", broker.check)
     server = probe_server(lifecycle, settings.PORT)
     serving = asyncio.create_task(server.serve())
-    consumer = Consumer(broker, Processor(settings, engine), settings.CONCURRENCY)
+    consumer = Consumer(broker, Processor(settings, store), settings.CONCURRENCY)
 
     def drain(signum: int) -> None:
         logger.info("signal received: draining", extra={"signal": signal.Signals(signum).name})
@@ -54,7 +47,7 @@ async def run_worker(settings: Settings) -> int:
     finally:
         server.should_exit = True
         await broker.close()
-        await engine.dispose()
+        await store.close()
         await serving
     logger.info("worker stopped")
     return 0

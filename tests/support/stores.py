@@ -1,0 +1,121 @@
+"""The worker's stores for the generator's tests: a fresh database per test, and its counts.
+
+- PostgreSQL and MariaDB (MySQL's stand-in: no MySQL 8 server package exists here) run on the
+  machine (tests/support/services.py);
+- MongoDB: no MongoDB server can be installed here. `nx-27017` (PyPI), a MongoDB wire-protocol
+  server on SQLite, stands in: the one on 127.0.0.1:27017 when it answers, else one this session
+  starts on a free port. It cannot prove real mongod semantics (replication, write concerns,
+  exact error codes; its JSON-schema validators are not enforced, and its multi-document
+  transactions are not isolated from each other, which is why the worker needs none).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from .brokers import _process, free_port
+from .services import fresh_database, fresh_mysql_database, is_listening
+
+MONGODB_PORT = 27017
+
+
+def nx_27017_command(port: int, workdir: Path) -> list[str]:
+    """The command that starts the nx-27017 stand-in on 127.0.0.1:`port` with data in workdir."""
+    binary = shutil.which("nx-27017") or str(Path(sys.executable).parent / "nx-27017")
+    return [binary, "--data-dir", str(workdir / "data"), "--host", "127.0.0.1", "-p", str(port)]
+
+
+@pytest.fixture(scope="session")
+def mongodb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`mongodb://host:port` of a MongoDB (stand-in) server: 27017's, or a private one."""
+    if is_listening("127.0.0.1", MONGODB_PORT):
+        yield f"mongodb://127.0.0.1:{MONGODB_PORT}"
+        return
+    workdir = tmp_path_factory.mktemp("nx-27017")
+    port = free_port()
+    with _process(nx_27017_command(port, workdir), port, "nx-27017", workdir / "nx.log"):
+        yield f"mongodb://127.0.0.1:{port}"
+
+
+@contextmanager
+def fresh_mongodb_database(server: str, prefix: str) -> Iterator[str]:
+    from pymongo import MongoClient
+
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    try:
+        yield f"{server}/{name}"
+    finally:
+        with MongoClient(server, serverSelectionTimeoutMS=5000) as client:
+            client.drop_database(name)
+
+
+@contextmanager
+def fresh_store(request: pytest.FixtureRequest, database: str, prefix: str) -> Iterator[str]:
+    """DATABASE_URL of a new, empty database of `database` (dropped afterwards)."""
+    if database == "postgresql":
+        with fresh_database(prefix) as url:
+            yield url
+    elif database == "mysql":
+        with fresh_mysql_database(prefix) as url:
+            yield url
+    elif database == "mongodb":
+        with fresh_mongodb_database(request.getfixturevalue("mongodb_server"), prefix) as url:
+            yield url
+    else:
+        raise ValueError(f"no store {database}")
+
+
+def counts(database_url: str) -> tuple[int, int, int]:
+    """(notifications, distinct events among them, inbox records) in the worker's store."""
+    if database_url.startswith("postgresql"):
+        import psycopg
+
+        with psycopg.connect(database_url) as connection:
+            row = connection.execute(SQL_COUNTS).fetchone()
+        assert row is not None
+        return row
+    if database_url.startswith("mysql"):
+        from urllib.parse import urlsplit
+
+        import pymysql
+
+        url = urlsplit(database_url)
+        connection = pymysql.connect(
+            host=url.hostname,
+            port=url.port or 3306,
+            user=url.username,
+            password=url.password or "",
+            database=url.path.lstrip("/"),
+        )
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(SQL_COUNTS)
+                found = cursor.fetchone()
+        finally:
+            connection.close()
+        assert found is not None
+        return (int(found[0]), int(found[1]), int(found[2]))
+    if database_url.startswith("mongodb"):
+        from pymongo import MongoClient
+
+        server, _, name = database_url.rpartition("/")
+        with MongoClient(server, serverSelectionTimeoutMS=5000) as client:
+            notifications = client[name]["notifications"]
+            # One document per event: the claim (inbox) and, once sent, the notification.
+            sent = notifications.count_documents({"sent_at": {"$ne": None}})
+            return (sent, sent, notifications.count_documents({}))
+    raise ValueError(f"no store for {database_url}")
+
+
+SQL_COUNTS = (
+    "SELECT (SELECT count(*) FROM notifications),"
+    " (SELECT count(*) FROM (SELECT DISTINCT event_source, event_id FROM notifications) AS d),"
+    " (SELECT count(*) FROM inbox)"
+)
