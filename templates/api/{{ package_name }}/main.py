@@ -32,13 +32,17 @@ def create_app(settings: Settings, lifecycle: Lifecycle | None = None) -> FastAP
     (e.g. no DATABASE_URL, or AUTH_ENABLED without AUTH_ISSUER).
     """
     lifecycle = lifecycle or Lifecycle(check_timeout=settings.READINESS_TIMEOUT)
-    storage = around_storage(open_storage(settings), settings)
+    # Authentication first: a service half-configured for it is refused whatever its storage.
     authenticator = open_authenticator(settings)
+    storage = around_storage(open_storage(settings), settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for name, check in storage.readiness_checks.items():
             lifecycle.add_check(name, check)
+        # Before /startupz says 200: what the store prepares (e.g. the DynamoDB client, whose
+        # making costs ~0.5 s of CPU, which no request's deadline should pay).
+        await storage.start()
         # Readiness does not wait for the issuer's keys: see README "Authentication".
         authenticator.start()
         lifecycle.mark_started()

@@ -50,15 +50,17 @@ class OrderRepository(Protocol):
         ...
 
 
-async def _nothing_to_close() -> None:
+async def _nothing_to_do() -> None:
     return None
 
 
 @dataclass(frozen=True)
 class Storage:
-    """An opened store: the repository, its readiness checks and how to close it."""
+    """An opened store: the repository, its readiness checks, what to prepare before the first
+    request (no network I/O: the service starts while its database is away) and how to close."""
 
     orders: OrderRepository
     # name -> check; each raises when its dependency does not answer (see observability.lifecycle)
     readiness_checks: dict[str, Callable[[], Awaitable[None]]] = field(default_factory=dict)
-    close: Callable[[], Awaitable[None]] = _nothing_to_close
+    start: Callable[[], Awaitable[None]] = _nothing_to_do
+    close: Callable[[], Awaitable[None]] = _nothing_to_do
