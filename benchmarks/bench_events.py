@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_api import SERVER, process, wrk  # noqa: E402
+from benchmarks.bench_api import SERVER, free_port, process, wrk  # noqa: E402
 from tests.support.render import render  # noqa: E402
 from tests.support.venv import venv_for  # noqa: E402
 
@@ -273,12 +273,14 @@ def relay_versus_raw(
     relay = subprocess.Popen(
         [python, "-m", "orders", "relay"],
         cwd=repo,
-        env={**env, "PORT": "0"},
+        env={**env, "PORT": str(free_port())},
         stdout=subprocess.DEVNULL,
     )
     start = time.perf_counter()
     try:
         while int(psql(name, "SELECT count(*) FROM outbox")) > 0:
+            if relay.poll() is not None:
+                raise RuntimeError(f"the relay exited with {relay.returncode}")
             time.sleep(0.05)
         relay_rate = events / (time.perf_counter() - start)
     finally:
