@@ -9,7 +9,8 @@ PostgreSQL: "outbox + cache" (events=<broker>, cache=redis) and "plain" (neither
 on loopback, one uvicorn process each, wrk with one thread, rounds interleaved:
 
 - POST /api/v1/orders: time per request with the outbox (order + event in one transaction, the
-  relay publishing in the same process) vs without; target <= 1.3x;
+  relay publishing in the same process; a third render, events only, no cache) vs without;
+  target <= 1.3x;
 - GET /api/v1/orders/{id}: cache hits vs database reads, req/s; target >= 1.5x;
 - the relay's sustained publish rate (`python -m orders relay` draining a backlog written with
   the relay off) vs the broker's raw publish rate with confirms (the same client, the same
@@ -34,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_api import SERVER, process, wrk  # noqa: E402
+from benchmarks.bench_api import SERVER, free_port, process, wrk  # noqa: E402
 from tests.support.render import render  # noqa: E402
 from tests.support.venv import venv_for  # noqa: E402
 
@@ -138,15 +139,18 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-events-"))
     full = render(tmp / "full", "api", service_name="orders", events=args.broker, cache="redis")
     plain = render(tmp / "plain", "api", service_name="orders")
-    full_venv, plain_venv = venv_for(full), venv_for(plain)
+    # POST is compared without the cache (whose write-through is not the outbox's cost).
+    only = render(tmp / "outbox", "api", service_name="orders", events=args.broker)
+    full_venv, plain_venv, only_venv = venv_for(full), venv_for(plain), venv_for(only)
     if args.broker == "rabbitmq":  # the consumer's queue: RabbitMQ returns unroutable events
         subprocess.run(
             [str(full_venv / "bin" / "python"), "-c", DECLARE_RABBITMQ, broker_url, queue],
             check=True,
         )
-    names = [f"bench_{uuid.uuid4().hex[:10]}" for _ in range(3)]
+    names = [f"bench_{uuid.uuid4().hex[:10]}" for _ in range(4)]
     full_db, plain_db = migrated(full, full_venv, names[0]), migrated(plain, plain_venv, names[1])
     relay_db = migrated(full, full_venv, names[2])
+    only_db = migrated(only, only_venv, names[3])
     common = {"ACCESS_LOG": "false", "LOG_LEVEL": "WARNING", "AUTH_ENABLED": "false"}
     full_env = {
         **common,
@@ -157,6 +161,7 @@ def main() -> None:
         "CACHE_URL": "redis://127.0.0.1:6379/0",
     }
     plain_env = {**common, "DATABASE_URL": plain_db, "PYTHONPATH": str(plain)}
+    only_env = {**full_env, "DATABASE_URL": only_db, "PYTHONPATH": str(only)}
     lua = tmp / "post.lua"
     lua.write_text(POST_LUA)
     post: dict[str, list[float]] = {"outbox": [], "plain": []}
@@ -166,6 +171,7 @@ def main() -> None:
         with (
             process(cmd(full_venv), full_env, full, "/readyz") as (_, full_base, _),
             process(cmd(plain_venv), plain_env, plain, "/readyz") as (_, plain_base, _),
+            process(cmd(only_venv), only_env, only, "/readyz") as (_, only_base, _),
         ):
             ids = {}
             for name, base in (("full", full_base), ("plain", plain_base)):
@@ -186,7 +192,7 @@ def main() -> None:
                 ).stdout
                 ids[name] = out.split('"id":"')[1].split('"')[0]
             for _ in range(args.rounds):
-                for key, base in (("outbox", full_base), ("plain", plain_base)):
+                for key, base in (("outbox", only_base), ("plain", plain_base)):
                     rps, _, _ = wrk_post(base, lua, args.duration, args.connections)
                     post[key].append(rps)
                 for key, base, name in (
@@ -273,12 +279,14 @@ def relay_versus_raw(
     relay = subprocess.Popen(
         [python, "-m", "orders", "relay"],
         cwd=repo,
-        env={**env, "PORT": "0"},
+        env={**env, "PORT": str(free_port())},
         stdout=subprocess.DEVNULL,
     )
     start = time.perf_counter()
     try:
         while int(psql(name, "SELECT count(*) FROM outbox")) > 0:
+            if relay.poll() is not None:
+                raise RuntimeError(f"the relay exited with {relay.returncode}")
             time.sleep(0.05)
         relay_rate = events / (time.perf_counter() - start)
     finally:
