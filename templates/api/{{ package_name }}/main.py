@@ -32,9 +32,8 @@ def create_app(settings: Settings, lifecycle: Lifecycle | None = None) -> FastAP
     (e.g. no DATABASE_URL, or AUTH_ENABLED without AUTH_ISSUER).
     """
     lifecycle = lifecycle or Lifecycle(check_timeout=settings.READINESS_TIMEOUT)
-    # Authentication first: a service half-configured for it is refused whatever its storage.
-    authenticator = open_authenticator(settings)
     storage = around_storage(open_storage(settings), settings)
+    authenticator = open_authenticator(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
