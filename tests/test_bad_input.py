@@ -149,15 +149,11 @@ CASES = {
     ),
     "cronjob-on-mongodb": (
         ["svc", "--type", "cronjob", "--database", "mongodb", "--defaults"],
-        ["database 'mongodb' is not offered for a cronjob so far", "ledger in PostgreSQL only"],
+        ["database 'mongodb' is not offered for a cronjob so far", "ledger in PostgreSQL or MySQL"],
     ),
     "cronjob-on-dynamodb": (
         ["svc", "--type", "cronjob", "--database", "dynamodb", "--defaults"],
         ["database 'dynamodb' is not offered for a cronjob", "an aggregation"],
-    ),
-    "cronjob-on-dynamodb": (
-        ["svc", "--type", "cronjob", "--database", "dynamodb", "--defaults"],
-        ["database 'dynamodb' is not offered for a cronjob", "aggregation"],
     ),
     "broker-for-an-api": (
         ["svc", "--type", "api", "--broker", "kafka", "--defaults"],

@@ -45,8 +45,8 @@ def release_tags(src_path: str) -> list[str]:
             installed = resolve_source().ref
         except TemplateSourceError as error:
             raise ReleaseLookupError(error.message) from None
-        tags = {release.tag for release in own_releases()} | ({installed} if installed else set())
-        return sorted(tags, key=Version)
+        own = {release.tag for release in own_releases()} | ({installed} if installed else set())
+        return sorted(own, key=Version)
     url = get_repo(src_path)
     if url is None:
         raise ReleaseLookupError(f"{src_path} is not a git repository copier can read")
