@@ -382,7 +382,9 @@ def database_url(live_api) -> Iterator[str]:
 
 def run_live(repo: Path, python: str, *env: str) -> tuple[int, dict]:
     args = [str(repo), "--live", "--python", python, "--startup-timeout", "90"]
-    for pair in ("SHUTDOWN_TIMEOUT=10", *env):
+    # Auth off, explicitly: the contract's probes and /metrics need no token, and what auth does
+    # is tested on its own (tests/test_api_auth_live.py).
+    for pair in ("SHUTDOWN_TIMEOUT=10", "AUTH_ENABLED=false", *env):
         args += ["--env", pair]
     return run_check(*args)
 
