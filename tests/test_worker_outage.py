@@ -135,7 +135,9 @@ def test_readiness_follows_the_broker_and_no_event_is_lost_or_doubled(
         # check sometimes gets no answer from moto within READINESS_TIMEOUT *before* the outage
         # (twice in a run, at low load too); the cause is not found yet (closing note).
         request.applymarker(
-            pytest.mark.xfail(reason="SQS readiness times out on moto before the outage")
+            pytest.mark.xfail(
+                reason="SQS readiness times out on moto before the outage", strict=False
+            )
         )
     queue = f"order-events-{uuid.uuid4().hex[:10]}"
     with outage_for(rendered.broker, tmp_path) as outage:
