@@ -1,7 +1,15 @@
 """The cronjob template renders a repo whose own checks pass: its tests against the real
 PostgreSQL (and MySQL: MariaDB stands in, no MySQL 8 server package exists here), ruff and mypy,
 the Kubernetes schemas, the workflow schema and zizmor, hadolint; and copier refuses a bad
-schedule with the reason."""
+schedule with the reason.
+
+MongoDB: no MongoDB server can be installed here; nx-27017 (a MongoDB wire-protocol server on
+SQLite, tests/support/services.py) stands in. What the mongodb cell cannot prove: real mongod
+semantics under concurrency (its storage is SQLite, so writes are serialised, not isolated as
+WiredTiger does it), a replica set (no `w=majority` failover, no elections), any server
+version's behaviour (it reports none), exact error codes, and enforcement of the `$jsonSchema`
+validators `migrate` sets. What it does prove: the job's commands, the aggregation pipeline,
+the unique `_id` claim (DuplicateKeyError) and the conditional updates, through the real driver."""
 
 from __future__ import annotations
 
@@ -36,6 +44,7 @@ CELLS = {
         "characters, with quotes in it.",
     },
     "mysql": {"database": "mysql"},
+    "mongodb": {"database": "mongodb"},
 }
 
 
@@ -70,7 +79,8 @@ class TestGeneratedRepo:
         self, repo: Path, venv: Path, answers: dict[str, str]
     ) -> None:
         """The generated tests run (none skipped: CI is set) and pass in the repo's own venv."""
-        server = require({"mysql": "mariadb"}.get(answers.get("database", ""), "postgresql"))
+        database = answers.get("database", "")
+        server = require({"mysql": "mariadb", "mongodb": "mongodb"}.get(database, "postgresql"))
         result = run_in(
             repo,
             venv,
