@@ -68,7 +68,8 @@ def run_abortable(runner: asyncio.Runner, work: Coroutine[Any, Any, T]) -> T:
 
     async def cancellable() -> T:
         task = asyncio.current_task()
-        assert task is not None
+        if task is None:  # pragma: no cover - a coroutine run by a Runner always has its task
+            raise RuntimeError("run_abortable: no current task")
 
         def on_signal(signum: int) -> None:
             if not received:
