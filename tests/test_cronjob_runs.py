@@ -34,7 +34,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.render import render
-from tests.support.stores import fresh_store
+from tests.support.stores import fresh_store, mongodb_server  # noqa: F401  (session fixture)
 from tests.support.venv import run_in, venv_for
 
 SLOT = "2026-11-25T02:00"  # reports on 2026-11-24 (UTC, the default zone)
