@@ -4,12 +4,15 @@ the Kubernetes schemas, the workflow schema and zizmor, hadolint; and copier ref
 schedule with the reason.
 
 MongoDB: no MongoDB server can be installed here; nx-27017 (a MongoDB wire-protocol server on
-SQLite, tests/support/services.py) stands in. What the mongodb cell cannot prove: real mongod
-semantics under concurrency (its storage is SQLite, so writes are serialised, not isolated as
-WiredTiger does it), a replica set (no `w=majority` failover, no elections), any server
-version's behaviour (it reports none), exact error codes, and enforcement of the `$jsonSchema`
-validators `migrate` sets. What it does prove: the job's commands, the aggregation pipeline,
-the unique `_id` claim (DuplicateKeyError) and the conditional updates, through the real driver."""
+SQLite, tests/support/services.py) stands in. What the mongodb cell proves, through the real
+driver: the job's commands, the aggregation pipeline, the unique `_id` claim (DuplicateKeyError),
+the conditional updates of the lease and the commit, SIGTERM and concurrent runs. What it cannot
+prove: a replica set (`w=majority`, failover, elections), any real server version's behaviour
+(it reports none), mongod's own concurrency control (its storage is SQLite), exact error codes,
+and enforcement of the `$jsonSchema` validators `migrate` sets. Two of its gaps shape the
+generated code and tests: in an aggregation it matches nothing for `{$gte, $lt}` on a date in one
+clause (the job writes the equivalent `$and`), and it never answers a `$sum` past 64 bits (the
+generated test of a failed report uses a fractional amount instead, refused the same way)."""
 
 from __future__ import annotations
 
