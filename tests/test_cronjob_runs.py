@@ -8,7 +8,9 @@ version's, or exact error codes), a database of its own per test run, and a real
 Pushgateway.
 
 Exactly-once is judged from the database (report rows, ledger rows) and the exit statuses; the
-job's JSON log lines say which run did the work.
+job's JSON log lines say which run did the work. Live, per database: a rerun of a slot is a no-op,
+concurrent runs of one slot do the work once, SIGTERM undoes the work, SIGKILL leaves the slot to
+the retry (on MongoDB, after the claim's lease).
 """
 
 from __future__ import annotations
@@ -279,6 +281,27 @@ class TestSigterm:
         retry = run_job(repo, venv, "--slot", SLOT, DATABASE_URL=db)
         assert (retry.process.returncode, retry.outcome) == (0, "done"), retry.stderr
         assert reports(db) == [(date(2026, 11, 24), 3, 4000)]
+
+
+class TestSigkill:
+    def test_a_run_killed_mid_work_leaves_the_slot_to_its_retry(
+        self, repo: Path, venv: Path, db: str, kind: str
+    ) -> None:
+        """SIGKILL (the OOM killer, a lost node) runs no cleanup at all. On SQL the dropped
+        connection rolls the transaction back; on MongoDB the claim stays until its lease (30 s)
+        runs out, and the retry takes it over. Either way the retry does the work, once."""
+        job = Job(repo, venv, "--slot", SLOT, DATABASE_URL=db, PAUSE_BEFORE_COMMIT="60")
+        job.wait_for_log("report written, pausing before commit")
+        job.process.kill()
+        assert job.finish(timeout=20) == -signal.SIGKILL
+        assert reports(db) == []
+
+        retry = run_job(repo, venv, "--slot", SLOT, DATABASE_URL=db)
+        assert (retry.process.returncode, retry.outcome) == (0, "done"), retry.stderr
+        assert reports(db) == [(date(2026, 11, 24), 3, 4000)]
+        assert len(ledger(db)) == 1
+        if kind == "mongodb":
+            assert retry.log("took over an expired claim")["level"] == "WARNING"
 
 
 # ------------------------------------------------------------------------- Pushgateway
