@@ -59,16 +59,18 @@ from daily_report.database import make_engine
 from daily_report.job import run_once
 from daily_report.schedule import checked_slot
 from daily_report.settings import Settings
+from daily_report.stores import open_store
 
 settings = Settings()
 engine = make_engine(settings)
+store = open_store(settings)
 slot = checked_slot(settings.SCHEDULE, settings.zone, datetime.fromisoformat(sys.argv[1]))
 job, raw = [], []
 for _ in range(int(sys.argv[2]) + 1):  # the first pass warms the connection and compiled SQL
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM job_runs; DELETE FROM daily_reports"))
     started = time.perf_counter()
-    assert run_once(settings, engine, slot).outcome == "done"
+    assert run_once(settings, store, slot).outcome == "done"
     job.append(time.perf_counter() - started)
     with engine.connect() as conn:
         started = time.perf_counter()

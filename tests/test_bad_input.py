@@ -147,10 +147,6 @@ CASES = {
         ["svc", "--type", "worker", "--database", "dynamodb", "--defaults"],
         ["database 'dynamodb' is not offered for a worker so far", "PostgreSQL, MySQL or MongoDB"],
     ),
-    "cronjob-on-mongodb": (
-        ["svc", "--type", "cronjob", "--database", "mongodb", "--defaults"],
-        ["database 'mongodb' is not offered for a cronjob so far", "ledger in PostgreSQL or MySQL"],
-    ),
     "cronjob-on-dynamodb": (
         ["svc", "--type", "cronjob", "--database", "dynamodb", "--defaults"],
         ["database 'dynamodb' is not offered for a cronjob", "an aggregation"],

@@ -1,7 +1,18 @@
 """The cronjob template renders a repo whose own checks pass: its tests against the real
 PostgreSQL (and MySQL: MariaDB stands in, no MySQL 8 server package exists here), ruff and mypy,
 the Kubernetes schemas, the workflow schema and zizmor, hadolint; and copier refuses a bad
-schedule with the reason."""
+schedule with the reason.
+
+MongoDB: no MongoDB server can be installed here; nx-27017 (a MongoDB wire-protocol server on
+SQLite, tests/support/services.py) stands in. What the mongodb cell proves, through the real
+driver: the job's commands, the aggregation pipeline, the unique `_id` claim (DuplicateKeyError),
+the conditional updates of the lease and the commit, SIGTERM and concurrent runs. What it cannot
+prove: a replica set (`w=majority`, failover, elections), any real server version's behaviour
+(it reports none), mongod's own concurrency control (its storage is SQLite), exact error codes,
+and enforcement of the `$jsonSchema` validators `migrate` sets. Two of its gaps shape the
+generated code and tests: in an aggregation it matches nothing for `{$gte, $lt}` on a date in one
+clause (the job writes the equivalent `$and`), and it never answers a `$sum` past 64 bits (the
+generated test of a failed report uses a fractional amount instead, refused the same way)."""
 
 from __future__ import annotations
 
@@ -36,6 +47,7 @@ CELLS = {
         "characters, with quotes in it.",
     },
     "mysql": {"database": "mysql"},
+    "mongodb": {"database": "mongodb"},
 }
 
 
@@ -70,7 +82,8 @@ class TestGeneratedRepo:
         self, repo: Path, venv: Path, answers: dict[str, str]
     ) -> None:
         """The generated tests run (none skipped: CI is set) and pass in the repo's own venv."""
-        server = require({"mysql": "mariadb"}.get(answers.get("database", ""), "postgresql"))
+        database = answers.get("database", "")
+        server = require({"mysql": "mariadb", "mongodb": "mongodb"}.get(database, "postgresql"))
         result = run_in(
             repo,
             venv,

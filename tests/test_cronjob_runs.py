@@ -1,10 +1,16 @@
 """The generated daily-report job as Kubernetes runs it: real processes of `python -m
 daily_report` against the real PostgreSQL, and MySQL (MariaDB 10.11 stands in: no MySQL 8 server
 package exists here, so MySQL-8-only behaviour is not proven; the job's SQL is what both accept),
-a database of its own per test run, and a real Prometheus Pushgateway.
+and MongoDB (nx-27017, a MongoDB wire-protocol server on SQLite, stands in: no MongoDB server can
+be installed here. It proves the job's claim, pipeline and conditional updates through the real
+driver; it cannot prove a replica set's behaviour (w=majority, failover), any real server
+version's, or exact error codes), a database of its own per test run, and a real Prometheus
+Pushgateway.
 
 Exactly-once is judged from the database (report rows, ledger rows) and the exit statuses; the
-job's JSON log lines say which run did the work.
+job's JSON log lines say which run did the work. Live, per database: a rerun of a slot is a no-op,
+concurrent runs of one slot do the work once, SIGTERM undoes the work, SIGKILL leaves the slot to
+the retry (on MongoDB, after the claim's lease).
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from datetime import date, datetime
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +36,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.render import render
-from tests.support.stores import fresh_store
+from tests.support.stores import fresh_store, mongodb_server  # noqa: F401  (session fixture)
 from tests.support.venv import run_in, venv_for
 
 SLOT = "2026-11-25T02:00"  # reports on 2026-11-24 (UTC, the default zone)
@@ -37,7 +44,7 @@ NEXT_SLOT = "2026-11-26T02:00"
 PACKAGE = "daily_report"
 
 
-@pytest.fixture(scope="module", params=["postgresql", "mysql"])
+@pytest.fixture(scope="module", params=["postgresql", "mysql", "mongodb"])
 def kind(request: pytest.FixtureRequest) -> str:
     """The database the job is generated for."""
     return str(request.param)
@@ -63,9 +70,34 @@ def database(request: pytest.FixtureRequest, kind: str, repo: Path, venv: Path) 
         yield url
 
 
+ORDERS = [  # three orders on 2026-11-24 (4000 cents), one on the 25th
+    (datetime(2026, 11, 24, 0, 0, tzinfo=UTC), 1000),
+    (datetime(2026, 11, 24, 12, 0, tzinfo=UTC), 2500),
+    (datetime(2026, 11, 24, 23, 59, 59, tzinfo=UTC), 500),
+    (datetime(2026, 11, 25, 8, 0, tzinfo=UTC), 700),
+]
+
+
+@contextmanager
+def mongodb(url: str) -> Iterator[Any]:
+    """The MongoDB database at `url`."""
+    from pymongo import MongoClient
+
+    server, _, name = url.rpartition("/")
+    with MongoClient(server, serverSelectionTimeoutMS=5000, tz_aware=True) as client:
+        yield client[name]
+
+
 @pytest.fixture
 def db(database: str) -> Iterator[str]:
     """The test run's database, emptied, with three orders on 2026-11-24 and one on the 25th."""
+    if database.startswith("mongodb"):
+        with mongodb(database) as mongo:
+            for collection in ("orders", "daily_reports", "job_runs"):
+                mongo[collection].delete_many({})
+            mongo.orders.insert_many([{"created_at": at, "amount_cents": c} for at, c in ORDERS])
+        yield database
+        return
     for table in ("orders", "daily_reports", "job_runs"):
         query(database, f"TRUNCATE TABLE {table}")
     # In UTC: timestamptz on PostgreSQL; naive UTC in MySQL's DATETIME, as the job stores it.
@@ -106,12 +138,25 @@ def query(url: str, sql: str) -> list[tuple[Any, ...]]:
 
 
 def reports(url: str) -> list[tuple[date, int, int]]:
+    if url.startswith("mongodb"):
+        with mongodb(url) as mongo:
+            return [
+                (date.fromisoformat(doc["_id"]), doc["order_count"], doc["revenue_cents"])
+                for doc in mongo.daily_reports.find().sort("_id", 1)
+            ]
     return query(
         url, "SELECT report_date, order_count, revenue_cents FROM daily_reports ORDER BY 1"
     )
 
 
 def ledger(url: str) -> list[tuple[datetime]]:
+    """The slots the ledger holds as done (on MongoDB a claim is not yet a done slot)."""
+    if url.startswith("mongodb"):
+        with mongodb(url) as mongo:
+            entries = list(mongo.job_runs.find().sort("_id", 1))
+        # Between runs nothing may be left half-claimed: every entry is a done slot.
+        assert all(entry["state"] == "done" for entry in entries), entries
+        return [(entry["_id"],) for entry in entries]
     return query(url, "SELECT slot FROM job_runs ORDER BY 1")
 
 
@@ -238,7 +283,36 @@ class TestSigterm:
         assert reports(db) == [(date(2026, 11, 24), 3, 4000)]
 
 
+class TestSigkill:
+    def test_a_run_killed_mid_work_leaves_the_slot_to_its_retry(
+        self, repo: Path, venv: Path, db: str, kind: str
+    ) -> None:
+        """SIGKILL (the OOM killer, a lost node) runs no cleanup at all. On SQL the dropped
+        connection rolls the transaction back; on MongoDB the claim stays until its lease (30 s)
+        runs out, and the retry takes it over. Either way the retry does the work, once."""
+        job = Job(repo, venv, "--slot", SLOT, DATABASE_URL=db, PAUSE_BEFORE_COMMIT="60")
+        job.wait_for_log("report written, pausing before commit")
+        job.process.kill()
+        assert job.finish(timeout=20) == -signal.SIGKILL
+        assert reports(db) == []
+
+        retry = run_job(repo, venv, "--slot", SLOT, DATABASE_URL=db)
+        assert (retry.process.returncode, retry.outcome) == (0, "done"), retry.stderr
+        assert reports(db) == [(date(2026, 11, 24), 3, 4000)]
+        assert len(ledger(db)) == 1
+        if kind == "mongodb":
+            assert retry.log("took over an expired claim")["level"] == "WARNING"
+
+
 # ------------------------------------------------------------------------- Pushgateway
+
+
+# A server of the job's own kind where nothing answers (PyMongo wants a password with a user).
+UNREACHABLE = {
+    "postgresql": "://nobody@127.0.0.1:1/nothing",
+    "mysql": "://nobody@127.0.0.1:1/nothing",
+    "mongodb": "://127.0.0.1:1/nothing",
+}
 
 
 def free_port() -> int:
@@ -320,7 +394,7 @@ def test_run_metrics_reach_a_real_pushgateway(
         NEXT_SLOT,
         PUSHGATEWAY_URL=pushgateway,
         # A database that does not answer (of the job's own kind: another is a bad setting).
-        DATABASE_URL=db.split("://")[0] + "://nobody@127.0.0.1:1/nothing",
+        DATABASE_URL=db.split("://")[0] + UNREACHABLE[db.split("://")[0]],
     )
     assert failed.process.returncode == 1
     pushed = gateway_samples(pushgateway)

@@ -40,6 +40,7 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
     "api-dynamodb-memcached": ("api", {"database": "dynamodb", "cache": "memcached"}),
     "cronjob-postgresql": ("cronjob", {}),
     "cronjob-mysql": ("cronjob", {"database": "mysql"}),
+    "cronjob-mongodb": ("cronjob", {"database": "mongodb"}),
     **{f"worker-{broker}": ("worker", {"broker": broker}) for broker in BROKERS},
     "worker-mongodb": ("worker", {"database": "mongodb"}),
 }

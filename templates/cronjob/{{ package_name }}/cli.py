@@ -18,13 +18,13 @@ from pydantic import ValidationError
 
 from . import SERVICE_NAME, __version__
 from .abort import Aborted, abort_on_signals, restore_default_signals
-from .database import make_engine
 from .job import run_once
 from .observability.logs import configure_logging
 from .observability.tracing import configure_tracing, shutdown_tracing
 from .pushgateway import push_run_metrics
 from .schedule import SlotError, checked_slot, latest_slot
 from .settings import Settings
+from .stores import Store, migrate, open_store
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         nargs="?",
         choices=["run", "migrate"],
         default="run",
-        help="run the job once (default) or apply the database migrations",
+        help="run the job once (default) or prepare the database (migrations, indexes)",
     )
     parser.add_argument(
         "--slot",
@@ -87,10 +87,11 @@ def run(settings: Settings, slot: datetime) -> int:
     """Run the job once for `slot` and return the exit status; push metrics when configured."""
     started = time.monotonic()
     outcome, status = "failed", EXIT_FAILED
-    engine = make_engine(settings)
+    store: Store | None = None
     try:
+        store = open_store(settings)
         abort_on_signals()
-        result = run_once(settings, engine, slot)
+        result = run_once(settings, store, slot)
         outcome, status = result.outcome, EXIT_OK
     except Aborted as exc:
         # The transaction has rolled back: exit non-zero so that the Job retries the slot.
@@ -99,10 +100,11 @@ def run(settings: Settings, slot: datetime) -> int:
     except Exception:
         log.exception("run failed, nothing committed", extra={"slot": slot.isoformat()})
     finally:
-        # The transaction is over (committed or rolled back): a signal from now on may simply
-        # end the process; a retry finds the slot done or redoes it.
+        # The unit of work is over (committed or undone): a signal from now on may simply end
+        # the process; a retry finds the slot done or redoes it.
         restore_default_signals()
-        engine.dispose()
+        if store is not None:
+            store.close()
     duration = time.monotonic() - started
     if settings.PUSHGATEWAY_URL:
         push_run_metrics(settings.PUSHGATEWAY_URL, outcome, duration, settings.PUSH_TIMEOUT)
@@ -117,8 +119,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     provider = configure_tracing(SERVICE_NAME, __version__)
     try:
         if args.command == "migrate":
-            from .migrate import migrate  # Alembic is imported only by the command that needs it
-
             migrate(settings)
             return EXIT_OK
         return run(settings, resolve_slot(settings, args.slot))
