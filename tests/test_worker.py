@@ -1,10 +1,19 @@
-"""The worker template, pairwise: every broker on PostgreSQL, every other store on RabbitMQ.
+"""The worker template, pairwise: every broker on PostgreSQL, every other store on one broker.
 
 Per cell: the generated repo's own checks (ruff, mypy, its tests), its manifests, workflow and
 Dockerfile; then the live contract, with `python -m <package>` as a real process:
 duplicates, SIGKILL mid-stream, a poison event, and SIGTERM during a steady stream.
 MySQL runs on MariaDB and MongoDB on the nx-27017 stand-in (what each cannot prove:
 tests/support/services.py, tests/support/stores.py).
+
+DynamoDB runs on moto's server, an emulator: it proves the worker's requests (TransactWriteItems
+with its condition, the cancellation reasons read back, BatchGetItem, the table made or checked
+by `migrate`) and the exactly-once outcome through redeliveries, a SIGKILL and a drain. It cannot
+prove what only AWS has: capacity limits and throttling (ProvisionedThroughputExceeded, the
+standard retry mode at work), TransactionConflict between concurrent transactions on one item
+(moto applies one request at a time: tests/support/moto_server.py), latency, IAM policies, or
+validation as strict as AWS's. dynalite, stricter, lacks TransactWriteItems: it cannot run this.
+The DynamoDB cell is on Redis Streams, already a cheap broker here.
 """
 
 from __future__ import annotations
@@ -31,7 +40,12 @@ from tests.support.checks import (
     validate_workflows,
 )
 from tests.support.render import render
-from tests.support.stores import fresh_store, mongodb_server  # noqa: F401  (session fixture)
+from tests.support.stores import (  # noqa: F401  (session fixtures)
+    dynamodb_server,
+    fresh_store,
+    mongodb_server,
+    store_environment,
+)
 from tests.support.venv import run_in, venv_for
 from tests.support.worker import (
     PACKAGE,
@@ -49,6 +63,7 @@ BROKERS = ["rabbitmq", "nats", "redis", "kafka", "sqs"]
 CELLS = [(broker, "postgresql") for broker in BROKERS] + [
     ("rabbitmq", "mysql"),
     ("rabbitmq", "mongodb"),
+    ("redis", "dynamodb"),
 ]
 # Brokers that redeliver an unacked message after a timer (REDELIVERY_TIMEOUT), not on disconnect.
 TIMED_REDELIVERY = {"nats", "redis", "sqs"}
@@ -98,10 +113,11 @@ class TestGeneratedRepo:
 
     def test_generated_tests_pass(self, worker_repo: WorkerRepo, database_url: str) -> None:
         """The repo's own pytest suite passes against the real broker and the cell's store
-        (its fixtures make a database per test on the server of DATABASE_URL)."""
+        (its fixtures make a database per test on the server of DATABASE_URL, or a DynamoDB
+        table on the server of AWS_ENDPOINT_URL_DYNAMODB)."""
         env = {
             **worker_repo.endpoint.environment(),
-            "DATABASE_URL": database_url,
+            **store_environment(database_url),
             "CI": "true",  # a skip would hide a missing service: make it a failure
         }
         result = run_in(worker_repo.repo, worker_repo.venv, "python", "-m", "pytest", "-q", env=env)

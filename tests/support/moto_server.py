@@ -1,4 +1,4 @@
-"""moto's server (the SQS and DynamoDB stand-in), with one race of its SQS model closed.
+"""moto's server (the SQS and DynamoDB stand-in), with two races of its models closed.
 
 moto 5.x `Queue.delete_message` rebuilds the queue's message list and assigns it back without
 holding the queue's `_messages_lock`, which `add_message` holds to append. moto's server handles
@@ -10,14 +10,24 @@ after a drain" in the worker's SIGTERM test under load, and traced to this with 
 and message ids logged: every duplicate was the same message id, deleted once with HTTP 200,
 delivered again 15 s (the visibility timeout) later.
 
+moto 5.x `DynamoDBBackend.transact_write_items` takes a deep copy of each table it writes,
+applies its items one by one, and on a failed condition puts the copies back, with no lock. A
+write that another request thread commits meanwhile is then undone: the worker's duplicate
+copies (one transaction commits an event, a concurrent one finds its inbox item and is
+cancelled) could erase the committed one. Real DynamoDB isolates transactions (serializable)
+from each other and from single-item writes. Here every DynamoDB request takes one lock, so
+moto applies them one at a time: it then cannot show TransactionConflict cancellations, which
+concurrent transactions on the same item get from AWS (the worker's retry handles those).
+
 Start it with `command(port)` (moto_server's own arguments):
 the delete takes the queue's lock (a `threading.Condition` over an RLock, so re-entry is safe),
-then moto's server starts as `moto_server` would.
+DynamoDB requests take one lock, then moto's server starts as `moto_server` would.
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +52,25 @@ def close_the_delete_race() -> None:
     models.Queue.delete_message = delete_message  # type: ignore[method-assign]
 
 
+def serialize_dynamodb() -> None:
+    from moto.dynamodb.responses import DynamoHandler
+
+    original = DynamoHandler.call_action
+    if getattr(original, "_newservice_locked", False):
+        return
+    lock = threading.Lock()
+
+    def call_action(self: Any) -> Any:
+        with lock:
+            return original(self)
+
+    call_action._newservice_locked = True  # type: ignore[attr-defined]
+    DynamoHandler.call_action = call_action  # type: ignore[method-assign]
+
+
 if __name__ == "__main__":
     close_the_delete_race()
+    serialize_dynamodb()
     from moto.server import main
 
     main()

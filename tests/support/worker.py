@@ -20,7 +20,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from .brokers import BrokerEndpoint, free_port
-from .stores import counts
+from .stores import counts, store_environment
 from .venv import run_in
 
 PACKAGE = "notifications"
@@ -48,7 +48,7 @@ class WorkerRepo:
     def environment(self, database_url: str, queue: str, **extra: str) -> dict[str, str]:
         return {
             **self.endpoint.environment(),
-            "DATABASE_URL": database_url,
+            **store_environment(database_url),
             "QUEUE_NAME": queue,
             "CONSUMER_GROUP": f"group-{queue}",
             "LOG_LEVEL": "INFO",
