@@ -184,4 +184,3 @@ def instrument(tracer_provider: Any) -> None:
 
     instrumentor = AiobotocoreInstrumentor()  # type: ignore[no-untyped-call]
     instrumentor.instrument(tracer_provider=tracer_provider)
-
