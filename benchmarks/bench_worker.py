@@ -41,9 +41,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.support.brokers import BrokerEndpoint, _process, free_port, moto_sqs, tansu
+from tests.support.dynamodb import moto_dynamodb
 from tests.support.render import render
 from tests.support.services import SERVICES, fresh_database, fresh_mysql_database, is_listening
-from tests.support.dynamodb import moto_dynamodb
 from tests.support.stores import (
     fresh_dynamodb_table,
     fresh_mongodb_database,
