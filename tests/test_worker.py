@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.support.brokers import (  # noqa: F401  (session fixtures used through endpoint_for)
     endpoint_for,
@@ -316,3 +317,28 @@ class TestLiveContract:
         finally:
             assert restarted.stop(signal.SIGTERM, 30) == 0
         assert counts(database_url) == (total + 1, total + 1, total + 1)
+
+
+def test_the_dynamodb_worker_reaches_its_table_without_a_database_url(tmp_path: Path) -> None:
+    """On DynamoDB: no DATABASE_URL anywhere (the table and region are in the ConfigMap, the
+    pods sign with their IAM role), egress to HTTPS, DynamoDB Local in compose and in CI with
+    the variables the code reads, and the store's modules only."""
+    repo = render(tmp_path / "repo", "worker", broker="redis", database="dynamodb")
+    k8s = repo / "deploy" / "k8s"
+    config = yaml.safe_load((k8s / "configmap.yaml").read_text())["data"]
+    assert (config["DYNAMODB_TABLE"], config["DYNAMODB_CREATE_TABLE"]) == ("notifications", "false")
+    assert config["AWS_REGION"] == "us-east-1"
+    pod = yaml.safe_load((k8s / "deployment.yaml").read_text())["spec"]["template"]["spec"]
+    names = {e["name"] for c in pod["containers"] + pod["initContainers"] for e in c.get("env", [])}
+    assert "DATABASE_URL" not in names
+    policy = yaml.safe_load((k8s / "networkpolicy.yaml").read_text())
+    assert {p["port"] for rule in policy["spec"]["egress"] for p in rule["ports"]} >= {443}
+    compose = yaml.safe_load((repo / "compose.yaml").read_text())["services"]
+    assert compose["dynamodb"]["image"].startswith("amazon/dynamodb-local:")
+    assert compose["worker"]["environment"]["AWS_ENDPOINT_URL_DYNAMODB"] == "http://dynamodb:8000"
+    job = yaml.safe_load((repo / ".github" / "workflows" / "ci.yml").read_text())["jobs"]["test"]
+    assert job["services"]["dynamodb"]["image"].startswith("amazon/dynamodb-local:")
+    assert job["env"]["AWS_ENDPOINT_URL_DYNAMODB"] == "http://127.0.0.1:8000"
+    stores = {path.name for path in (repo / PACKAGE / "stores").glob("*.py")}
+    assert stores == {"__init__.py", "base.py", "urls.py", "dynamodb.py", "dynamodb_client.py"}
+    assert not (repo / PACKAGE / "migrations").exists()
