@@ -14,12 +14,13 @@ p99 is the exact 99th percentile of the per-message handling time of the idempot
 (receive -> ack); worker CPU per event is the process's CPU time over the pass / events.
 
     python benchmarks/bench_worker.py [--events 10000] [--rounds 3]
-        [--brokers rabbitmq,nats,redis,kafka,sqs] [--databases postgresql,mysql,mongodb]
+        [--brokers rabbitmq,nats,redis,kafka,sqs] [--databases postgresql,mysql,mongodb,dynamodb]
         [--template OTHER_CHECKOUT]
 
 --databases renders the worker once per store (each broker x each database, side by side);
-MySQL runs on MariaDB, MongoDB on the nx-27017 stand-in (27017's, or one started here), so
-their numbers say what these stand-ins give, not a production mysqld or mongod.
+MySQL runs on MariaDB, MongoDB on the nx-27017 stand-in (27017's, or one started here), DynamoDB
+on moto's server (started here; one request at a time, in Python), so their numbers say what
+these stand-ins give, not a production mysqld, mongod or DynamoDB.
 
 Needs the `test` extra (tansu, moto, nx-27017) and PostgreSQL, MariaDB, RabbitMQ, NATS and Redis
 on loopback.
@@ -40,9 +41,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.support.brokers import BrokerEndpoint, _process, free_port, moto_sqs, tansu
+from tests.support.dynamodb import moto_dynamodb
 from tests.support.render import render
 from tests.support.services import SERVICES, fresh_database, fresh_mysql_database, is_listening
-from tests.support.stores import fresh_mongodb_database, nx_27017_command
+from tests.support.stores import (
+    fresh_dynamodb_table,
+    fresh_mongodb_database,
+    nx_27017_command,
+    store_environment,
+)
 from tests.support.venv import run_in, venv_for
 
 PACKAGE = "notifications"
@@ -134,12 +141,17 @@ asyncio.run(main(int(sys.argv[1]), int(sys.argv[2])))
 
 @contextlib.contextmanager
 def fresh(database: str, stack: contextlib.ExitStack, workdir: Path):
-    """DATABASE_URL of a new, empty database of `database` (dropped afterwards)."""
+    """DATABASE_URL of a new, empty database of `database` (dropped afterwards); for DynamoDB
+    a table on a moto server started here, as `dynamodb://host:port/table`."""
     if database == "postgresql":
         with fresh_database("bench") as url:
             yield url
     elif database == "mysql":
         with fresh_mysql_database("bench") as url:
+            yield url
+    elif database == "dynamodb":
+        endpoint = stack.enter_context(moto_dynamodb(workdir))
+        with fresh_dynamodb_table(endpoint.url, "bench") as url:
             yield url
     else:
         server = "mongodb://127.0.0.1:27017"
@@ -167,7 +179,11 @@ def run_broker(
     )
     repo = render(workdir / f"{broker}-{database}", "worker", source=template, **answers)
     venv = venv_for(repo)
-    env = {**endpoint.environment(), "DATABASE_URL": database_url, "REDELIVERY_TIMEOUT": "60"}
+    env = {
+        **endpoint.environment(),
+        **store_environment(database_url),
+        "REDELIVERY_TIMEOUT": "60",
+    }
     migrated = run_in(repo, venv, "python", "-m", PACKAGE, "migrate", env=env)
     assert migrated.returncode == 0, migrated.stderr
     result = subprocess.run(
@@ -210,7 +226,7 @@ def main() -> None:
     parser.add_argument(
         "--databases",
         default="postgresql",
-        help="the worker's stores, e.g. postgresql,mysql,mongodb",
+        help="the worker's stores, e.g. postgresql,mysql,mongodb,dynamodb",
     )
     parser.add_argument(
         "--template",

@@ -143,10 +143,6 @@ CASES = {
         ["svc", "--type", "cronjob", "--database", "none", "--defaults"],
         ["database 'none' is only offered for an api"],
     ),
-    "worker-on-dynamodb": (
-        ["svc", "--type", "worker", "--database", "dynamodb", "--defaults"],
-        ["database 'dynamodb' is not offered for a worker so far", "PostgreSQL, MySQL or MongoDB"],
-    ),
     "cronjob-on-dynamodb": (
         ["svc", "--type", "cronjob", "--database", "dynamodb", "--defaults"],
         ["database 'dynamodb' is not offered for a cronjob", "an aggregation"],

@@ -1,4 +1,5 @@
-"""The SQS stand-in deletes exactly what it is told to, even when two deletes overlap.
+"""The SQS stand-in deletes exactly what it is told to, even when two deletes overlap; the
+DynamoDB stand-in keeps a commit made while another transaction is being cancelled.
 
 The worker's exactly-once tests on SQS read moto's behaviour as SQS's: a message whose delete
 answered 200 must never come back. moto 5.x breaks that when two DeleteMessage requests overlap in
@@ -6,17 +7,29 @@ its threaded server (tests/support/moto_server.py says how and where it was seen
 tests run moto through that launcher, which closes the race. This test drives moto's own queue
 model in process and widens the race window on purpose, so it fails without the fix (see
 `test_the_race_is_real_without_the_fix`) and passes with it.
+
+The worker's exactly-once tests on DynamoDB read moto's as DynamoDB's: a committed transaction
+stays committed. moto 5.x's TransactWriteItems snapshots the table and, when a condition fails,
+puts the snapshot back, undoing a write another request thread made meanwhile; the launcher
+serializes DynamoDB requests (moto_server.py). The DynamoDB tests below go through moto's request
+handler in process (boto3 under `mock_aws`), one transaction paused mid-way.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.responses import DynamoHandler
 from moto.sqs import models
 
 from tests.support import moto_server
@@ -84,3 +97,71 @@ def test_the_race_is_real_without_the_fix(monkeypatch: pytest.MonkeyPatch) -> No
     """
     assert not getattr(models.Queue.delete_message, "_newservice_locked", False)
     assert overlapping_deletes(monkeypatch) == ["second"]
+
+
+@pytest.fixture
+def restore_dynamodb_handler() -> Iterator[None]:
+    original = DynamoHandler.call_action
+    yield
+    DynamoHandler.call_action = original  # type: ignore[method-assign]
+
+
+def _put(key: str) -> list[dict[str, Any]]:
+    item = {"pk": {"S": key}}
+    condition = "attribute_not_exists(pk)"
+    return [{"Put": {"TableName": "inbox", "Item": item, "ConditionExpression": condition}}]
+
+
+def commit_during_a_cancelled_transaction(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Thread A's transaction (a duplicate: its condition fails) pauses mid-way; thread B
+    commits a new item meanwhile. Returns the keys in the table afterwards."""
+    with mock_aws():
+        clients = [boto3.client("dynamodb", region_name="us-east-1") for _ in range(3)]
+        clients[0].create_table(
+            TableName="inbox",
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        )
+        clients[0].put_item(TableName="inbox", Item={"pk": {"S": "seen"}})
+        original_get = DynamoDBBackend.get_item
+        paused = threading.Event()
+
+        def slow_get(self: Any, *args: Any, **kwargs: Any) -> Any:
+            # A's transaction dawdles between its snapshot and its failed condition, as a loaded
+            # machine's scheduler may make it.
+            if threading.current_thread().name == "A" and not paused.is_set():
+                paused.set()
+                time.sleep(0.3)
+            return original_get(self, *args, **kwargs)
+
+        monkeypatch.setattr(DynamoDBBackend, "get_item", slow_get)
+
+        def transact(client: Any, key: str) -> None:
+            # A is cancelled (ConditionalCheckFailed), as intended.
+            with contextlib.suppress(ClientError):
+                client.transact_write_items(TransactItems=_put(key))
+
+        a = threading.Thread(name="A", target=transact, args=(clients[1], "seen"))
+        b = threading.Thread(name="B", target=transact, args=(clients[2], "new"))
+        a.start()
+        assert paused.wait(5)
+        b.start()
+        a.join(10)
+        b.join(10)
+        return sorted(item["pk"]["S"] for item in clients[0].scan(TableName="inbox")["Items"])
+
+
+def test_a_commit_survives_a_concurrent_cancelled_transaction(
+    monkeypatch: pytest.MonkeyPatch, restore_dynamodb_handler: None
+) -> None:
+    """With the launcher's fix (one DynamoDB request at a time), B's commit stays."""
+    moto_server.serialize_dynamodb()
+    assert commit_during_a_cancelled_transaction(monkeypatch) == ["new", "seen"]
+
+
+def test_the_transaction_race_is_real_without_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto's cancelled transaction puts back its snapshot and erases B's commit: why the fix
+    exists. If a moto release fixes this, this test fails: then the launcher's lock can go."""
+    assert not getattr(DynamoHandler.call_action, "_newservice_locked", False)
+    assert commit_during_a_cancelled_transaction(monkeypatch) == ["seen"]

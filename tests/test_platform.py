@@ -43,6 +43,7 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
     "cronjob-mongodb": ("cronjob", {"database": "mongodb"}),
     **{f"worker-{broker}": ("worker", {"broker": broker}) for broker in BROKERS},
     "worker-mongodb": ("worker", {"database": "mongodb"}),
+    "worker-dynamodb": ("worker", {"database": "dynamodb", "broker": "redis"}),
 }
 
 
@@ -455,7 +456,7 @@ def test_the_database_answers_shape_the_replica_set(
     }
 
 
-@pytest.mark.parametrize("service_type", ["api"])  # a worker on DynamoDB: not offered so far
+@pytest.mark.parametrize("service_type", ["api", "worker"])
 def test_dynamodb_is_a_table_with_the_codes_keys_and_an_iam_role(
     rendered: Any, service_type: str
 ) -> None:

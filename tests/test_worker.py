@@ -1,10 +1,19 @@
-"""The worker template, pairwise: every broker on PostgreSQL, every other store on RabbitMQ.
+"""The worker template, pairwise: every broker on PostgreSQL, every other store on one broker.
 
 Per cell: the generated repo's own checks (ruff, mypy, its tests), its manifests, workflow and
 Dockerfile; then the live contract, with `python -m <package>` as a real process:
 duplicates, SIGKILL mid-stream, a poison event, and SIGTERM during a steady stream.
 MySQL runs on MariaDB and MongoDB on the nx-27017 stand-in (what each cannot prove:
 tests/support/services.py, tests/support/stores.py).
+
+DynamoDB runs on moto's server, an emulator: it proves the worker's requests (TransactWriteItems
+with its condition, the cancellation reasons read back, BatchGetItem, the table made or checked
+by `migrate`) and the exactly-once outcome through redeliveries, a SIGKILL and a drain. It cannot
+prove what only AWS has: capacity limits and throttling (ProvisionedThroughputExceeded, the
+standard retry mode at work), TransactionConflict between concurrent transactions on one item
+(moto applies one request at a time: tests/support/moto_server.py), latency, IAM policies, or
+validation as strict as AWS's. dynalite, stricter, lacks TransactWriteItems: it cannot run this.
+The DynamoDB cell is on Redis Streams, already a cheap broker here.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.support.brokers import (  # noqa: F401  (session fixtures used through endpoint_for)
     endpoint_for,
@@ -31,7 +41,12 @@ from tests.support.checks import (
     validate_workflows,
 )
 from tests.support.render import render
-from tests.support.stores import fresh_store, mongodb_server  # noqa: F401  (session fixture)
+from tests.support.stores import (  # noqa: F401  (session fixtures)
+    dynamodb_server,
+    fresh_store,
+    mongodb_server,
+    store_environment,
+)
 from tests.support.venv import run_in, venv_for
 from tests.support.worker import (
     PACKAGE,
@@ -49,6 +64,7 @@ BROKERS = ["rabbitmq", "nats", "redis", "kafka", "sqs"]
 CELLS = [(broker, "postgresql") for broker in BROKERS] + [
     ("rabbitmq", "mysql"),
     ("rabbitmq", "mongodb"),
+    ("redis", "dynamodb"),
 ]
 # Brokers that redeliver an unacked message after a timer (REDELIVERY_TIMEOUT), not on disconnect.
 TIMED_REDELIVERY = {"nats", "redis", "sqs"}
@@ -98,10 +114,11 @@ class TestGeneratedRepo:
 
     def test_generated_tests_pass(self, worker_repo: WorkerRepo, database_url: str) -> None:
         """The repo's own pytest suite passes against the real broker and the cell's store
-        (its fixtures make a database per test on the server of DATABASE_URL)."""
+        (its fixtures make a database per test on the server of DATABASE_URL, or a DynamoDB
+        table on the server of AWS_ENDPOINT_URL_DYNAMODB)."""
         env = {
             **worker_repo.endpoint.environment(),
-            "DATABASE_URL": database_url,
+            **store_environment(database_url),
             "CI": "true",  # a skip would hide a missing service: make it a failure
         }
         result = run_in(worker_repo.repo, worker_repo.venv, "python", "-m", "pytest", "-q", env=env)
@@ -300,3 +317,28 @@ class TestLiveContract:
         finally:
             assert restarted.stop(signal.SIGTERM, 30) == 0
         assert counts(database_url) == (total + 1, total + 1, total + 1)
+
+
+def test_the_dynamodb_worker_reaches_its_table_without_a_database_url(tmp_path: Path) -> None:
+    """On DynamoDB: no DATABASE_URL anywhere (the table and region are in the ConfigMap, the
+    pods sign with their IAM role), egress to HTTPS, DynamoDB Local in compose and in CI with
+    the variables the code reads, and the store's modules only."""
+    repo = render(tmp_path / "repo", "worker", broker="redis", database="dynamodb")
+    k8s = repo / "deploy" / "k8s"
+    config = yaml.safe_load((k8s / "configmap.yaml").read_text())["data"]
+    assert (config["DYNAMODB_TABLE"], config["DYNAMODB_CREATE_TABLE"]) == ("notifications", "false")
+    assert config["AWS_REGION"] == "us-east-1"
+    pod = yaml.safe_load((k8s / "deployment.yaml").read_text())["spec"]["template"]["spec"]
+    names = {e["name"] for c in pod["containers"] + pod["initContainers"] for e in c.get("env", [])}
+    assert "DATABASE_URL" not in names
+    policy = yaml.safe_load((k8s / "networkpolicy.yaml").read_text())
+    assert {p["port"] for rule in policy["spec"]["egress"] for p in rule["ports"]} >= {443}
+    compose = yaml.safe_load((repo / "compose.yaml").read_text())["services"]
+    assert compose["dynamodb"]["image"].startswith("amazon/dynamodb-local:")
+    assert compose["worker"]["environment"]["AWS_ENDPOINT_URL_DYNAMODB"] == "http://dynamodb:8000"
+    job = yaml.safe_load((repo / ".github" / "workflows" / "ci.yml").read_text())["jobs"]["test"]
+    assert job["services"]["dynamodb"]["image"].startswith("amazon/dynamodb-local:")
+    assert job["env"]["AWS_ENDPOINT_URL_DYNAMODB"] == "http://127.0.0.1:8000"
+    stores = {path.name for path in (repo / PACKAGE / "stores").glob("*.py")}
+    assert stores == {"__init__.py", "base.py", "urls.py", "dynamodb.py", "dynamodb_client.py"}
+    assert not (repo / PACKAGE / "migrations").exists()

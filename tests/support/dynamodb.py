@@ -1,10 +1,11 @@
-"""DynamoDB endpoints for the API's tests: no DynamoDB runs on these machines, two stand-ins do.
+"""DynamoDB endpoints for the tests: no DynamoDB runs on these machines, two stand-ins do.
 
 - dynalite (npm, 4.0.0): validates requests as strictly as AWS (table names, key schemas,
   expressions, item sizes); lacks TransactWriteItems, UpdateTimeToLive and PartiQL, which the API
-  does not use. The API's tests run on it.
-- moto's server (`moto[server]`, the SQS stand-in too, with its delete race closed: see
-  moto_server.py): supports transactions; validates less (it accepts a 2-character table name).
+  does not use. The API's tests run on it. The worker's cannot: its commit is a transaction.
+- moto's server (`moto[server]`, the SQS stand-in too, with its delete race closed and its
+  DynamoDB requests serialized: see moto_server.py): supports transactions; validates less (it
+  accepts a 2-character table name). The worker's tests run on it.
 
 Neither proves AWS's throughput limits and throttling, the eventual consistency of a global
 secondary index (both answer from the index at once), IAM, or latency. Each starts on a free

@@ -1,4 +1,4 @@
-"""moto's server (the SQS and DynamoDB stand-in), with one race of its SQS model closed.
+"""moto's server (the SQS and DynamoDB stand-in), with two races of its models closed.
 
 moto 5.x `Queue.delete_message` rebuilds the queue's message list and assigns it back without
 holding the queue's `_messages_lock`, which `add_message` holds to append. moto's server handles
@@ -10,14 +10,32 @@ after a drain" in the worker's SIGTERM test under load, and traced to this with 
 and message ids logged: every duplicate was the same message id, deleted once with HTTP 200,
 delivered again 15 s (the visibility timeout) later.
 
+moto 5.x `DynamoDBBackend.transact_write_items` takes a deep copy of each table it writes,
+applies its items one by one, and on a failed condition puts the copies back, with no lock. A
+write that another request thread commits meanwhile is then undone: the worker's duplicate
+copies (one transaction commits an event, a concurrent one finds its inbox item and is
+cancelled) could erase the committed one. Real DynamoDB isolates transactions (serializable)
+from each other and from single-item writes. Here every DynamoDB request takes one lock, so
+moto applies them one at a time: it then cannot show TransactionConflict cancellations, which
+concurrent transactions on the same item get from AWS (the worker's retry handles those).
+
+That deep copy is also taken once per item of the transaction, of the whole table: a transaction
+of 100 items on a table of 2,000 took 10 s here, past the worker's 10 s read timeout. With the
+requests serialized, the snapshot can be cheap: one per table per transaction, copying the
+table's item map one level deep (each item and its attribute map), which undoes what a Put, a
+Delete or an Update of top-level attributes did.
+
 Start it with `command(port)` (moto_server's own arguments):
 the delete takes the queue's lock (a `threading.Condition` over an RLock, so re-entry is safe),
-then moto's server starts as `moto_server` would.
+DynamoDB requests take one lock, then moto's server starts as `moto_server` would.
 """
 
 from __future__ import annotations
 
+import copy
 import sys
+import threading
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +60,83 @@ def close_the_delete_race() -> None:
     models.Queue.delete_message = delete_message  # type: ignore[method-assign]
 
 
+def serialize_dynamodb() -> None:
+    from moto.dynamodb.responses import DynamoHandler
+
+    original = DynamoHandler.call_action
+    if getattr(original, "_newservice_locked", False):
+        return
+    lock = threading.Lock()
+
+    def call_action(self: Any) -> Any:
+        with lock:
+            return original(self)
+
+    call_action._newservice_locked = True  # type: ignore[attr-defined]
+    DynamoHandler.call_action = call_action  # type: ignore[method-assign]
+
+
+def _item_copy(item: Any) -> Any:
+    copied = copy.copy(item)
+    copied.attrs = copy.copy(item.attrs)
+    return copied
+
+
+def _table_snapshot(table: Any) -> Any:
+    """The table with its items copied one level deep (what a failed transaction puts back)."""
+    copied = copy.copy(table)
+    if table.has_range_key:
+        items = {h: {r: _item_copy(i) for r, i in rs.items()} for h, rs in table.items.items()}
+    else:
+        items = {h: _item_copy(i) for h, i in table.items.items()}
+    copied.items = defaultdict(dict, items)
+    return copied
+
+
+class _Snapshots:
+    """Stands in for the `copy` module inside moto's transact_write_items: a table is copied
+    once per transaction, cheaply; anything else as `copy` would."""
+
+    def __init__(self) -> None:
+        self._taken: dict[int, Any] = {}
+
+    def deepcopy(self, value: Any) -> Any:
+        from moto.dynamodb.models.table import Table
+
+        if not isinstance(value, Table):
+            return copy.deepcopy(value)
+        if id(value) not in self._taken:
+            self._taken[id(value)] = _table_snapshot(value)
+        return self._taken[id(value)]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+
+def cheap_transaction_snapshots() -> None:
+    """Only with serialize_dynamodb(): swaps moto's `copy` for the length of one transaction."""
+    from moto.dynamodb import models
+
+    original = models.DynamoDBBackend.transact_write_items
+    if getattr(original, "_newservice_cheap", False):
+        return
+
+    def transact_write_items(self: Any, transact_items: Any) -> Any:
+        real = models.copy  # type: ignore[attr-defined]
+        models.copy = _Snapshots()  # type: ignore[attr-defined]
+        try:
+            return original(self, transact_items)
+        finally:
+            models.copy = real  # type: ignore[attr-defined]
+
+    transact_write_items._newservice_cheap = True  # type: ignore[attr-defined]
+    models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
 if __name__ == "__main__":
     close_the_delete_race()
+    serialize_dynamodb()
+    cheap_transaction_snapshots()
     from moto.server import main
 
     main()

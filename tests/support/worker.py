@@ -20,7 +20,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from .brokers import BrokerEndpoint, free_port
-from .stores import counts
+from .stores import counts as counts  # re-exported: the live tests count effects with it
+from .stores import progress, store_environment
 from .venv import run_in
 
 PACKAGE = "notifications"
@@ -48,7 +49,7 @@ class WorkerRepo:
     def environment(self, database_url: str, queue: str, **extra: str) -> dict[str, str]:
         return {
             **self.endpoint.environment(),
-            "DATABASE_URL": database_url,
+            **store_environment(database_url),
             "QUEUE_NAME": queue,
             "CONSUMER_GROUP": f"group-{queue}",
             "LOG_LEVEL": "INFO",
@@ -111,7 +112,7 @@ class RunningWorker:
 
 
 def wait_for_rows(database_url: str, expected: int, within: float) -> None:
-    eventually(lambda: counts(database_url)[0] >= expected, within, f"{expected} notifications")
+    eventually(lambda: progress(database_url) >= expected, within, f"{expected} notifications")
 
 
 # A worker whose notifier fails for one event id and can be slowed down: the poison and SIGTERM
