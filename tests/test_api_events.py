@@ -4,29 +4,43 @@ ruff and mypy pass, the manifests, platform resources and workflow validate, and
 the NetworkPolicy, compose, CI and the architecture diagram.
 
 Cells share their renders' dependency sets with tests/test_system.py (same venvs). MySQL runs on
-MariaDB here (MySQL-8-only behaviour is not proven); the broker itself is not needed by the
-generated tests (their relay publishes to a recording publisher; test_system.py proves each
-broker module against its real broker).
+MariaDB here (MySQL-8-only behaviour is not proven); MongoDB on nx-27017 (its transactions run
+without the replica set a real MongoDB needs for them); DynamoDB on a moto server, which supports
+TransactWriteItems (dynalite, the API's other stand-in, does not). The broker itself is not
+needed by the generated tests (their relay publishes to a recording publisher; test_system.py
+proves each broker module against its real broker).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.support.checks import lint_python, validate_manifests, validate_workflows
+from tests.support.dynamodb import DynamoEndpoint, moto_dynamodb
 from tests.support.render import render
 from tests.support.services import is_listening, require
 from tests.support.venv import run_in, venv_for
 
-# (database, events, cache)
+# (database, events, cache): the outbox in every system of record, each with one broker.
 CELLS = [
     ("postgresql", "rabbitmq", "redis"),
     ("mysql", "redis", "redis"),
+    ("mongodb", "redis", "redis"),
+    ("dynamodb", "nats", "redis"),
     ("postgresql", "none", "memcached"),
 ]
+SERVERS = {"postgresql": "postgresql", "mysql": "mariadb", "mongodb": "mongodb"}
+DIAGRAM_NAMES = {
+    "postgresql": "PostgreSQL",
+    "mysql": "MySQL",
+    "mongodb": "MongoDB",
+    "dynamodb": "DynamoDB",
+}
+BROKER_PORTS = {"rabbitmq": 5672, "redis": 6379, "nats": 4222}
 CACHE_URLS = {"redis": "redis://127.0.0.1:6379/0", "memcached": "memcached://127.0.0.1:11211"}
 
 pytestmark = pytest.mark.timeout(900)
@@ -48,12 +62,25 @@ def cell(
     return request.param, repo, venv_for(repo)
 
 
-def test_its_own_tests_pass(cell: tuple[tuple[str, str, str], Path, Path]) -> None:
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DynamoEndpoint]:
+    """A moto server for the DynamoDB cell (started on its first use)."""
+    with moto_dynamodb(tmp_path_factory.mktemp("moto")) as endpoint:
+        yield endpoint
+
+
+def test_its_own_tests_pass(
+    cell: tuple[tuple[str, str, str], Path, Path], request: pytest.FixtureRequest
+) -> None:
     (database, _, cache), repo, venv = cell
-    server = require("mariadb" if database == "mysql" else "postgresql")
+    if database == "dynamodb":
+        endpoint: DynamoEndpoint = request.getfixturevalue("moto")
+        database_env = endpoint.environment()
+    else:
+        database_env = {"DATABASE_URL": require(SERVERS[database])}
     if cache == "memcached" and not is_listening("127.0.0.1", 11211):
         pytest.fail("memcached is not listening on 11211: .ci/services.sh starts it")
-    env = {"DATABASE_URL": server, "CACHE_URL": CACHE_URLS[cache], "CI": "true"}
+    env = {**database_env, "CACHE_URL": CACHE_URLS[cache], "CI": "true"}
     result = run_in(
         repo,
         venv,
@@ -85,7 +112,7 @@ def test_the_answers_reach_policy_compose_ci_alerts_and_diagram(
     ports = {p["port"] for rule in policy["spec"]["egress"] for p in rule["ports"]}
     assert {6379 if cache == "redis" else 11211} <= ports
     if events != "none":
-        assert {"rabbitmq": 5672, "redis": 6379}[events] in ports
+        assert BROKER_PORTS[events] in ports
     compose = yaml.safe_load((repo / "compose.yaml").read_text())["services"]
     assert cache in compose
     assert compose["orders"]["environment"]["CACHE_URL"].startswith(f"{cache}://{cache}:")
@@ -99,7 +126,7 @@ def test_the_answers_reach_policy_compose_ci_alerts_and_diagram(
     diagram = readme.split("```mermaid\n", 1)[1].split("```", 1)[0]
     assert "cache-aside" in diagram
     assert ("outbox relay" in diagram) == (events != "none")
-    assert {"postgresql": "PostgreSQL", "mysql": "MySQL"}[database] in diagram
+    assert DIAGRAM_NAMES[database] in diagram
 
 
 @pytest.mark.parametrize(("database", "reason"), [("none", "needs a database")])

@@ -20,13 +20,14 @@ database_url.py), whose checks of DYNAMODB_TABLE and endpoint URLs it uses.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from typing import Any
 
 from aiobotocore.config import AioConfig
-from aiobotocore.session import get_session
+from aiobotocore.session import AioSession, get_session
 from botocore.exceptions import ClientError
 
 from .urls import DatabaseUrlError, endpoint_url
@@ -71,6 +72,13 @@ def client_options(
     return {"region_name": region, "endpoint_url": endpoint, "config": config}
 
 
+@functools.cache
+def _session() -> AioSession:
+    """One SDK session per process: its loader keeps the API descriptions it has read, so every
+    client after the first (the outbox relay's, for one) is made without reading them again."""
+    return get_session()
+
+
 class Client:
     """One aiobotocore client for the process, made at its first use (no network I/O).
 
@@ -86,7 +94,7 @@ class Client:
         self._stack = AsyncExitStack()
 
     async def _make(self) -> None:
-        creator = get_session().create_client("dynamodb", **self._options)
+        creator = _session().create_client("dynamodb", **self._options)
         self._client = await self._stack.enter_async_context(creator)
 
     async def get(self) -> Any:

@@ -1,7 +1,8 @@
 """What the relay needs from an outbox and from a broker: the whole contract of their modules.
 
-An outbox is one module per database (`sql.py` for PostgreSQL and MySQL; a document database
-would add its own) with the `Outbox` methods below; a broker is one module per broker in
+An outbox is one module per database (`sql.py` for PostgreSQL and MySQL, `mongodb.py`,
+`dynamodb.py`) with `add` (the event, in the order's transaction), `open_outbox` and the
+`Outbox` methods below; a broker is one module per broker in
 `publishers/` with the `Publisher` methods. The relay (relay.py) knows nothing else of either.
 """
 
@@ -33,9 +34,10 @@ class Outbox(Protocol):
         """Claim up to `limit` unpublished events, oldest first, call `publish` with them and,
         once it has returned, mark them published; the number published.
 
-        Claimed rows are locked against every other relay (FOR UPDATE SKIP LOCKED): replicas
-        share the backlog and never publish the same row at the same moment. When `publish`
-        raises, nothing is marked and the events stay in the outbox for the next try.
+        Claimed rows are locked against every other relay (FOR UPDATE SKIP LOCKED; MongoDB and
+        DynamoDB, without row locks, lease them: lease.py): replicas share the backlog and never
+        publish the same row at the same moment. When `publish` raises, nothing is marked and
+        the events stay in the outbox for the next try.
         """
 
     async def backlog(self) -> tuple[int, float | None]:

@@ -1,6 +1,6 @@
 """The relay: publishes the outbox to the broker, with its confirms, until told to stop.
 
-One loop per process: claim a batch (SKIP LOCKED), publish it and wait for the broker's
+One loop per process: claim a batch (SKIP LOCKED, or a lease), publish it and wait for the broker's
 confirmation, delete it; again at once while batches come back full, else after
 OUTBOX_POLL_INTERVAL. A failure (broker away, database away, a timeout) drops the broker
 connection and retries with exponential backoff and jitter (tenacity), up to
