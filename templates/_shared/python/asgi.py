@@ -77,7 +77,9 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), header]
+                # A new message, never the app's: an app may send the same (prebuilt) message
+                # again, and adding to it would pile one more request id on every response.
+                message = {**message, "headers": [*message.get("headers", ()), header]}
             await send(message)
 
         IN_PROGRESS.inc()

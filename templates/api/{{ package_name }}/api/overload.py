@@ -112,7 +112,7 @@ class OverloadMiddleware:
             SHED.inc()
             scope["outcome"] = "shed"
             for message in self._shed:
-                await send(message)
+                await send(dict(message))  # a copy: whoever sends it on may change it
             return
 
         response_started = False
@@ -140,7 +140,7 @@ class OverloadMiddleware:
                 # cannot take a cut-short body for a whole one.
                 return
             for message in self._timed_out:
-                await send(message)
+                await send(dict(message))
         finally:
             self._adapt(time.perf_counter() - started)
             self.in_flight -= 1
