@@ -172,6 +172,7 @@ def main() -> None:
     database = f"bench_{uuid.uuid4().hex[:12]}"
     url = f"{SERVER}/{database}"
     psql(f'CREATE DATABASE "{database}"')
+    created = [database]
     rows: list[Row] = []
     notes: list[str] = []
     try:
@@ -204,6 +205,7 @@ def main() -> None:
 
                 fullstack_db = f"{database}_fullstack"
                 psql(f'CREATE DATABASE "{fullstack_db}"')
+                created.append(fullstack_db)
                 try:
                     full = prepare(args.fullstack, args.fullstack_tag, fullstack_db)
                 except FullstackError as error:
@@ -239,7 +241,7 @@ def main() -> None:
                  "<= 80"),
             ]  # fmt: skip
     finally:
-        for name in (database, f"{database}_fullstack"):
+        for name in created:
             subprocess.run(
                 ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc",
                  f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'],
