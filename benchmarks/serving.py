@@ -146,6 +146,7 @@ class App:
     strict: bool = True  # False: socket errors and timeouts are counted, not fatal
     path: str | None = None  # its own path, when it is not the one of the others
     timeout: float = 10  # seconds wrk waits for an answer before counting a timeout
+    warmup: bool = True  # False: measured from its first request (one that stalls for good)
 
 
 def reference(python: str, name: str, env: dict[str, str] | None = None) -> App:
@@ -157,14 +158,15 @@ def interleaved(
     apps: dict[str, App], path: str, args: argparse.Namespace, cwd: Path
 ) -> dict[str, list[Load]]:
     """wrk on `path` of each app, rounds interleaved (A, B, C, A, B, C, ...), a fresh process
-    each time and a 1 s warm-up; one Load per app and round."""
+    each time and a 1 s warm-up (unless the app says not to); one Load per app and round."""
     runs: dict[str, list[Load]] = {name: [] for name in apps}
     for _ in range(args.rounds):
         for name, app in apps.items():
             with process(app.cmd, app.env, cwd, app.ready, 10) as (_, base, _):
                 url = base + (app.path or path)
                 settings = (app.headers, app.timeout, app.strict)
-                wrk(url, 1, args.connections, *settings)  # warm-up
+                if app.warmup:
+                    wrk(url, 1, args.connections, *settings)
                 load = wrk(url, args.duration, args.connections, *settings)
                 runs[name].append(load)
     return runs
