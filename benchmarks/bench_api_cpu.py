@@ -9,9 +9,12 @@ do not (much). For each app this renders the API (database postgresql) from this
 of its own, then runs one child process per app in that venv which calls the ASGI app directly
 (no socket, no uvicorn), sequentially, on the real database, uvloop as the server runs:
 warm-up, `gc.collect(); gc.freeze()` as server.py does, then `time.process_time()` over
-`--requests` requests, `--rounds` times; min and median microseconds per request. Each response
-must be 200. `--profile` runs one more round under cProfile and prints where the time goes, by
-package (the share of profiled time spent in each package's own code) and the top functions.
+`--requests` requests; `--rounds` such processes per app, interleaved across the apps (A, B, C,
+A, B, C, ...) so that what the machine does meanwhile hits all alike; min and median
+microseconds per request. Each response must be 200. `--profile` runs one more batch in the
+last round under cProfile and prints where the time goes, by package (the share of profiled
+time spent in each package's own code) and the top functions. cProfile counts wall time and
+inflates Python code against C: read its shares as a ranking, the CPU table for the costs.
 
 Apps: orders (generated, auth off), orders-auth (generated, a cached RS256 token checked on
 every request), handwritten (FastAPI route over a plain asyncpg pool, benchmarks/references),
@@ -246,7 +249,7 @@ def parent(args: argparse.Namespace) -> None:
             "--requests",
             str(args.requests),
             "--rounds",
-            str(args.rounds),
+            "1",
             "--warmup",
             str(args.warmup),
         ]
@@ -259,19 +262,22 @@ def parent(args: argparse.Namespace) -> None:
             text=True,
         ).stdout
         env["BENCH_ORDER_ID"] = last_json(created)["id"]
-        for name in args.apps.split(","):
-            extra = {}
-            if APPS[name][2]:
-                extra = {**issuer.settings(), "BENCH_TOKEN": issuer.token(["orders:read"])}
-            out = subprocess.run(
-                [*me, "--app", name, *(["--profile"] if args.profile else [])],
-                env={**env, **extra},
-                cwd=repo,
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout
-            results[name] = last_json(out)
+        names = args.apps.split(",")
+        tokens = {"BENCH_TOKEN": issuer.token(["orders:read"]), **issuer.settings()}
+        for round_ in range(args.rounds):  # interleaved: A, B, C, A, B, C, ...
+            for name in names:
+                profile = ["--profile"] if args.profile and round_ == args.rounds - 1 else []
+                out = subprocess.run(
+                    [*me, "--app", name, *profile],
+                    env={**env, **(tokens if APPS[name][2] else {})},
+                    cwd=repo,
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                ).stdout
+                result = last_json(out)
+                results.setdefault(name, {"us": []})["us"] += result.pop("us")
+                results[name].update(result)
     load_after = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     print(f"`python benchmarks/bench_api_cpu.py {' '.join(sys.argv[1:])}`".replace(" `", "`"))
     print(

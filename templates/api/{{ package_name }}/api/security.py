@@ -119,6 +119,8 @@ class BearerScheme(SecurityBase):
 
 
 bearer_scheme = BearerScheme()
+# The name routes used before the scheme checked tokens itself: `Security(authorize, ...)`.
+authorize = bearer_scheme
 
 
 # What routes declare: the caller, allowed to read or to write orders.
