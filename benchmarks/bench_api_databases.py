@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_api import ORDER, UVICORN_FLAGS, process, wrk  # noqa: E402
+from serving import ORDER, UVICORN_FLAGS, process, wrk  # noqa: E402
 
 from tests.support.dynamodb import dynalite  # noqa: E402
 from tests.support.render import render  # noqa: E402

@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_api import SERVER, free_port, process, wrk  # noqa: E402
+from benchmarks.serving import SERVER, free_port, process, wrk  # noqa: E402
 from tests.support.render import render  # noqa: E402
 from tests.support.venv import venv_for  # noqa: E402
 

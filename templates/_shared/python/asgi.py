@@ -103,7 +103,13 @@ class RequestContextMiddleware:
             self._children[key] = children
         children[0].inc()
         children[1].observe(duration)
-        if self.access_log and scope["path"] not in self.quiet_paths:
+        # Checked before the line's fields are built: at LOG_LEVEL=WARNING they would be
+        # built for nothing on every request.
+        if (
+            self.access_log
+            and scope["path"] not in self.quiet_paths
+            and access_logger.isEnabledFor(logging.INFO)
+        ):
             extra = {
                 "method": method,
                 "path": scope["path"],

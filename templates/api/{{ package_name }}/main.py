@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, MutableMapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
@@ -20,13 +20,21 @@ from .observability.lifecycle import Lifecycle
 from .settings import Settings
 from .storage import open_storage
 
+if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
+
 
 def _is_probe(scope: MutableMapping[str, Any]) -> bool:
     return scope.get("path") in PROBE_PATHS
 
 
-def create_app(settings: Settings, lifecycle: Lifecycle | None = None) -> FastAPI:
-    """The app; `lifecycle` is shared with the server, which marks it draining on SIGTERM.
+def create_app(
+    settings: Settings,
+    lifecycle: Lifecycle | None = None,
+    tracer_provider: TracerProvider | None = None,
+) -> FastAPI:
+    """The app; `lifecycle` is shared with the server, which marks it draining on SIGTERM;
+    `tracer_provider`, when spans are exported (observability/tracing.py), traces requests.
 
     Raises ConfigurationError when the storage or authentication cannot work with `settings`
     (e.g. no DATABASE_URL, or AUTH_ENABLED without AUTH_ISSUER).
@@ -57,10 +65,17 @@ def create_app(settings: Settings, lifecycle: Lifecycle | None = None) -> FastAP
         title=SERVICE_NAME,
         version=__version__,
         lifespan=lifespan,
-        # FastAPI traces requests itself when tracing is exported (observability/tracing.py);
-        # metrics come from Prometheus and logs from stdout, so its OTel metrics/logs stay off,
-        # and probes are not traced.
-        telemetry={"metrics": False, "logs": False, "exclude": _is_probe},
+        # FastAPI traces requests itself when spans are exported, probes excepted. Otherwise
+        # its telemetry is off outright: left on, it looks up OpenTelemetry's global providers
+        # on every request to find out (~5% of the CPU of a read). Metrics come from
+        # Prometheus and logs from stdout, so its OTel metrics and logs stay off.
+        telemetry={
+            "tracing": tracer_provider is not None,
+            "tracer_provider": tracer_provider,
+            "metrics": False,
+            "logs": False,
+            "exclude": _is_probe,
+        },
     )
     app.state.lifecycle = lifecycle
     app.state.storage = storage

@@ -43,14 +43,20 @@ async def readyz(request: Request) -> Response:
     return _json(*(await _lifecycle(request).readiness()))
 
 
-async def metrics() -> Response:
+async def metrics(request: Request) -> Response:
     """Prometheus text format."""
     body, content_type = exposition()
     return Response(body, media_type=content_type)
 
 
 def add_probe_routes(app: FastAPI) -> None:
-    app.add_api_route("/healthz", healthz, methods=["GET"], include_in_schema=False)
-    app.add_api_route("/readyz", readyz, methods=["GET"], include_in_schema=False)
-    app.add_api_route("/startupz", startupz, methods=["GET"], include_in_schema=False)
-    app.add_api_route("/metrics", metrics, methods=["GET"], include_in_schema=False)
+    """Plain Starlette routes (the endpoint gets the request, nothing else): FastAPI's own
+    routes would resolve dependencies, validate and serialise for every probe, about a tenth of
+    a /healthz request's CPU, for endpoints that take no parameters and build their answers."""
+    for path, endpoint in (
+        ("/healthz", healthz),
+        ("/readyz", readyz),
+        ("/startupz", startupz),
+        ("/metrics", metrics),
+    ):
+        app.add_route(path, endpoint, methods=["GET"], include_in_schema=False)
