@@ -58,32 +58,31 @@ def process(
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     full_env = {**os.environ, **env, "PORT": str(port)}
-    start = time.perf_counter()
     # stderr goes to a file, not a pipe: a pipe nobody reads fills up (64 KiB) under a load that
     # logs, and the app then blocks on its next log line, which wrk sees as socket errors.
-    log = tempfile.TemporaryFile()
-    proc = subprocess.Popen(cmd, env=full_env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=log)
-    try:
-        while status_of(base + ready) != 200:
-            if proc.poll() is not None:
-                log.seek(0)
-                raise RuntimeError(f"{cmd} exited: {log.read().decode(errors='replace')}")
-            if time.perf_counter() - start > 30:
-                raise RuntimeError(f"{cmd} not ready in 30 s")
-            time.sleep(0.005)
-        yield proc, base, time.perf_counter() - start
-    finally:
-        proc.send_signal(signal.SIGTERM)
+    with tempfile.TemporaryFile() as log:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=full_env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=log)
         try:
-            proc.wait(timeout=stop_timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.seek(0)
-        errors = log.read().decode(errors="replace")
-        log.close()
-        if "Traceback" in errors:  # say why responses failed, not only that they did
-            print(f"{cmd[-1]} logged errors (last lines):\n{errors[-1500:]}", file=sys.stderr)
+            while status_of(base + ready) != 200:
+                if proc.poll() is not None:
+                    log.seek(0)
+                    raise RuntimeError(f"{cmd} exited: {log.read().decode(errors='replace')}")
+                if time.perf_counter() - start > 30:
+                    raise RuntimeError(f"{cmd} not ready in 30 s")
+                time.sleep(0.005)
+            yield proc, base, time.perf_counter() - start
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=stop_timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            log.seek(0)
+            errors = log.read().decode(errors="replace")
+            if "Traceback" in errors:  # say why responses failed, not only that they did
+                print(f"{cmd[-1]} logged errors (last lines):\n{errors[-1500:]}", file=sys.stderr)
 
 
 @dataclass(frozen=True)
