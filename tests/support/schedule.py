@@ -51,7 +51,7 @@ _FLAG = "newservice_groups"
 
 
 def configure(config: pytest.Config) -> None:
-    """Under xdist's default distribution (`-n N` alone), group by cell, longest first.
+    """Under `--dist load` (what `-n N` alone means), group by cell, longest first.
 
     The controller switches to loadgroup and tells each worker (its `workerinput`); a worker
     then marks its items' groups, which xdist appends to their node ids, and orders them.
