@@ -152,6 +152,20 @@ def migrated_database(project: ApiProject, database_factory: Callable[[], str]) 
     return url
 
 
+@pytest.fixture(scope="module", name="postgresql_api")
+def postgresql_api_fixture(tmp_path_factory: pytest.TempPathFactory) -> ApiProject:
+    """The API rendered on PostgreSQL, with its venv: the live tests' usual subject."""
+    return api_project_for("postgresql", tmp_path_factory)
+
+
+@pytest.fixture(name="postgresql_api_database")
+def postgresql_api_database_fixture(
+    postgresql_api: ApiProject, database_factory: Callable[[], str]
+) -> str:
+    """A new PostgreSQL database migrated by the API's own `migrate`, for one test."""
+    return migrated_database(postgresql_api, database_factory)
+
+
 # ---------------------------------------------------------------------------------- processes
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
+from tests.support import render, schedule
 from tests.support.checks import CRD_SCHEMAS, SHARED
 
 # A hung test must fail, not hang CI: a per-test limit (pytest-timeout) unless the command line,
@@ -14,6 +16,10 @@ from tests.support.checks import CRD_SCHEMAS, SHARED
 # test builds the base image; both are cached afterwards.
 DEFAULT_TIMEOUT_S = 600
 SLOW_TIMEOUT_S = 900
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    schedule.configure(config)  # how `-n 2` shares the tests: tests/support/schedule.py
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -37,3 +43,12 @@ def shared_schemas(shared_dir: Path) -> Path:
     """The vendored CRD schemas: crds/<group>/<kind>_<version>.json."""
     assert CRD_SCHEMAS.is_dir(), f"{CRD_SCHEMAS} is missing"
     return CRD_SCHEMAS
+
+
+@pytest.fixture(scope="session", autouse=True)
+def render_once_per_run(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Each set of answers is rendered once per run (tests/support/render.py), in a folder that
+    the xdist workers share: their base folders sit side by side in the run's own."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    render.use_cache(shared / "renders")

@@ -9,7 +9,6 @@ metrics of refused requests, and an issuer that is down while the service starts
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -17,12 +16,12 @@ import pytest
 
 from tests.api_fixtures import (  # noqa: F401  (the *_fixture names are pytest fixtures)
     ApiProject,
-    api_project_for,
     database_factory_fixture,
     eventually,
     free_port,
-    migrated_database,
     postgres_server_fixture,
+    postgresql_api_database_fixture,
+    postgresql_api_fixture,
     running_service,
 )
 
@@ -32,20 +31,10 @@ ORDERS = "/api/v1/orders"
 ORDER = {"customer_id": "auth", "items": [{"sku": "SKU-1", "quantity": 1, "unit_price": "1.00"}]}
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> ApiProject:
-    return api_project_for("postgresql", tmp_path_factory)
-
-
-@pytest.fixture
-def database(project: ApiProject, database_factory: Callable[[], str]) -> str:
-    return migrated_database(project, database_factory)
-
-
 def test_tokens_scopes_and_open_probes_on_the_wire(
-    project: ApiProject, database: str, tmp_path: Path
+    postgresql_api: ApiProject, postgresql_api_database: str, tmp_path: Path
 ) -> None:
-    with running_service(project, tmp_path, DATABASE_URL=database) as service:
+    with running_service(postgresql_api, tmp_path, DATABASE_URL=postgresql_api_database) as service:
         service.wait_for("/readyz")
         issuer = service.issuer
         created = httpx.post(service.url + ORDERS, json=ORDER, headers=issuer.headers())
@@ -74,9 +63,11 @@ def test_tokens_scopes_and_open_probes_on_the_wire(
 
 
 def test_switched_off_it_says_so_in_a_warning_at_start(
-    project: ApiProject, database: str, tmp_path: Path
+    postgresql_api: ApiProject, postgresql_api_database: str, tmp_path: Path
 ) -> None:
-    with running_service(project, tmp_path, DATABASE_URL=database, AUTH_ENABLED="false") as service:
+    with running_service(
+        postgresql_api, tmp_path, DATABASE_URL=postgresql_api_database, AUTH_ENABLED="false"
+    ) as service:
         service.wait_for("/readyz")
         assert httpx.get(service.url + ORDERS).status_code == 200
         assert service.stop() == 0
@@ -85,13 +76,15 @@ def test_switched_off_it_says_so_in_a_warning_at_start(
 
 
 def test_on_without_an_issuer_it_refuses_to_start_with_one_json_line(
-    project: ApiProject, database: str
+    postgresql_api: ApiProject, postgresql_api_database: str
 ) -> None:
-    result = project.run(
-        project.python, "-m", project.package,
-        env={"DATABASE_URL": database, "AUTH_ENABLED": "true", "PORT": str(free_port())},
-        timeout=60,
-    )  # fmt: skip
+    api = postgresql_api
+    env = {
+        "DATABASE_URL": postgresql_api_database,
+        "AUTH_ENABLED": "true",
+        "PORT": str(free_port()),
+    }
+    result = api.run(api.python, "-m", api.package, env=env, timeout=60)
     assert result.returncode == 2, result.stdout + result.stderr
     (line,) = result.stdout.splitlines()
     assert '"level": "ERROR"' in line
@@ -100,18 +93,18 @@ def test_on_without_an_issuer_it_refuses_to_start_with_one_json_line(
 
 
 def test_issuer_down_at_start_ready_anyway_and_503_with_retry_after(
-    project: ApiProject, database: str, tmp_path: Path
+    postgresql_api: ApiProject, postgresql_api_database: str, tmp_path: Path
 ) -> None:
     """Chosen: readiness ignores the issuer; a token whose key cannot be fetched gets 503."""
     dead = f"http://127.0.0.1:{free_port()}"
     env = {
-        "DATABASE_URL": database,
+        "DATABASE_URL": postgresql_api_database,
         "AUTH_ENABLED": "true",
         "AUTH_ISSUER": dead,
         "AUTH_AUDIENCE": "orders",
         "AUTH_JWKS_URL": dead + "/.well-known/jwks.json",
     }
-    with running_service(project, tmp_path, **env) as service:
+    with running_service(postgresql_api, tmp_path, **env) as service:
         service.wait_for("/readyz")
         token = {"Authorization": f"Bearer {service.issuer.token()}"}
         response = httpx.get(service.url + ORDERS, headers=token)

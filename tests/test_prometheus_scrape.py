@@ -14,7 +14,7 @@ import os
 import shutil
 import subprocess
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -24,12 +24,12 @@ import pytest
 
 from tests.api_fixtures import (  # noqa: F401  (the *_fixture names are pytest fixtures)
     ApiProject,
-    api_project_for,
     database_factory_fixture,
     eventually,
     free_port,
-    migrated_database,
     postgres_server_fixture,
+    postgresql_api_database_fixture,
+    postgresql_api_fixture,
     running_service,
 )
 from tests.support.render import render
@@ -170,13 +170,12 @@ class TestApiScrape:
     def test_prometheus_scrapes_the_api_and_promql_sees_its_series(
         self,
         prometheus_binary: str,
-        tmp_path_factory: pytest.TempPathFactory,
-        database_factory: Callable[[], str],
+        postgresql_api: ApiProject,
+        postgresql_api_database: str,
         tmp_path: Path,
     ) -> None:
-        project: ApiProject = api_project_for("postgresql", tmp_path_factory)
-        env = {"DATABASE_URL": migrated_database(project, database_factory)}
-        with running_service(project, tmp_path, **env) as service:
+        env = {"DATABASE_URL": postgresql_api_database}
+        with running_service(postgresql_api, tmp_path, **env) as service:
             service.wait_for("/readyz")
             created = httpx.post(
                 service.url + "/api/v1/orders", json=ORDER, timeout=5, headers=service.auth

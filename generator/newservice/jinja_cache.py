@@ -51,16 +51,31 @@ _SYNTAX_SETTINGS = (
 
 
 class CompiledCodeCache:
-    """Wraps `env.compile` with a memo that `save()` writes to `folder` for the next process."""
+    """Wraps `env.compile` with a memo of compiled code, kept on disk or in memory.
 
-    def __init__(self, env: Any, folder: Path) -> None:
+    With a `folder`, `save()` writes the memo there for the next process (one file per
+    environment fingerprint). With `shared` instead, the memo is that dict's entry for the
+    environment's fingerprint: every environment given the same dict in one process shares it
+    (`newservice status` renders four times per repo, for many repos), and nothing is written.
+    """
+
+    def __init__(
+        self,
+        env: Any,
+        folder: Path | None = None,
+        shared: dict[str, dict[bytes, CodeType]] | None = None,
+    ) -> None:
+        if (folder is None) == (shared is None):
+            raise ValueError("give a folder (on disk) or a shared dict (in memory), not both")
         self._env = env
         self._folder = folder
+        self._shared = shared
         self._compile = env.compile  # the bound method of Jinja's Environment
         self._path: Path | None = None
         self._entries: dict[bytes, CodeType] = {}
         self._used: set[bytes] = set()
         self._added = False
+        self._loaded = False
         self._enabled = True
 
     def install(self) -> CompiledCodeCache:
@@ -93,7 +108,7 @@ class CompiledCodeCache:
 
     def save(self) -> None:
         """Write the cache if this run compiled anything new (atomically; last writer wins)."""
-        if not self._added or self._path is None:
+        if not self._added or self._path is None or self._folder is None:
             return
         entries = self._entries
         if len(entries) > _MAX_ENTRIES:
@@ -107,14 +122,17 @@ class CompiledCodeCache:
             tmp.unlink(missing_ok=True)  # a read-only cache folder only costs speed
 
     def _ready(self) -> bool:
-        """Load the cache file on first use, once copier has finished configuring the env."""
-        if self._path is None and self._enabled:
+        """Load the memo on first use, once copier has finished configuring the env."""
+        if not self._loaded:
+            self._loaded = True
             fingerprint = environment_fingerprint(self._env)
             if fingerprint is None:
                 self._enabled = False
-                return False
-            self._path = self._folder / f"{fingerprint}.marshal"
-            self._entries = _load(self._path)
+            elif self._shared is not None:
+                self._entries = self._shared.setdefault(fingerprint, {})
+            elif self._folder is not None:
+                self._path = self._folder / f"{fingerprint}.marshal"
+                self._entries = _load(self._path)
         return self._enabled
 
 
@@ -159,4 +177,9 @@ def _load(path: Path) -> dict[bytes, CodeType]:
 
 def attach(env: Any, folder: Path) -> CompiledCodeCache:
     """Install a compiled-code cache on copier's Jinja environment `env`; call `.save()` after."""
-    return CompiledCodeCache(env, folder).install()
+    return CompiledCodeCache(env, folder=folder).install()
+
+
+def share(env: Any, memo: dict[str, dict[bytes, CodeType]]) -> CompiledCodeCache:
+    """Install an in-memory compiled-code cache on `env`, shared by every env given `memo`."""
+    return CompiledCodeCache(env, shared=memo).install()

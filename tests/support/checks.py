@@ -26,6 +26,7 @@ import yaml
 from kubernetes_validate import utils as kv
 from referencing import Registry, Resource
 
+from .mypy_cache import SeededCache
 from .render import REPO_ROOT
 from .venv import run_in
 
@@ -252,18 +253,29 @@ def lint_python(repo: Path, venv: Path) -> None:
     # mypy with no target reads `files` from the repo's config; otherwise check the whole repo.
     mypy_target = [] if mypy_conf.get("files") else ["."]
     failures = []
-    for cmd in (
-        [str(bin_dir / "ruff"), "check", "--no-cache", "."],
-        [str(bin_dir / "ruff"), "format", "--check", "--no-cache", "."],
-        [str(bin_dir / "mypy"), *mypy_target],
-    ):
-        if not Path(cmd[0]).exists():
-            failures.append(f"{cmd[0]} is missing: the repo's dev extra must provide it")
-            continue
-        result = run_in(repo, venv, *cmd)
-        if result.returncode != 0:
-            shown = " ".join([Path(cmd[0]).name, *cmd[1:]])
-            failures.append(
-                f"$ {shown} -> exit {result.returncode}\n{result.stdout}{result.stderr}"
-            )
+    with SeededCache(venv, _service_type(repo)) as mypy_cache:
+        for cmd in (
+            [str(bin_dir / "ruff"), "check", "--no-cache", "."],
+            [str(bin_dir / "ruff"), "format", "--check", "--no-cache", "."],
+            [str(bin_dir / "mypy"), *mypy_target],
+        ):
+            if not Path(cmd[0]).exists():
+                failures.append(f"{cmd[0]} is missing: the repo's dev extra must provide it")
+                continue
+            result = run_in(repo, venv, *cmd, env=mypy_cache.env)
+            if result.returncode != 0:
+                shown = " ".join([Path(cmd[0]).name, *cmd[1:]])
+                failures.append(
+                    f"$ {shown} -> exit {result.returncode}\n{result.stdout}{result.stderr}"
+                )
+        if not failures:
+            mypy_cache.keep()
     assert not failures, f"lint failed in {repo}:\n" + "\n".join(failures)
+
+
+def _service_type(repo: Path) -> str:
+    """api, worker or cronjob from the repo's copier answers ("other" without them)."""
+    answers = repo / ".copier-answers.yml"
+    if not answers.is_file():
+        return "other"
+    return str((yaml.safe_load(answers.read_text()) or {}).get("service_type", "other"))

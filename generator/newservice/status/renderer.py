@@ -4,10 +4,10 @@ Three narrow hooks on copier's classes, installed by `rendering_from` and remove
 
 - `Template.local_abspath` (the cached property that clones the source) answers with the shared
   checkout of (source, tag) when there is one: copier would clone the same tag (see predict.py).
-- `Worker.jinja_env` wraps its environment's `compile` with a memo shared by the process: an
-  update renders the template four times, and a fleet repeats that per repo; Jinja's compiled
-  code depends only on the source text, its name and file name, and the environment's settings
-  (all in the key, as in newservice's jinja_cache), so it is compiled once per process.
+- `Worker.jinja_env` gets newservice's compiled-code cache (jinja_cache.py) in memory, shared by
+  the process: an update renders the template four times, and a fleet repeats that per repo;
+  Jinja's compiled code depends only on the source text, its name and file name, and the
+  environment's settings (the cache's key), so it is compiled once per process.
 - `copier._template.load_template_config` (copier.yml parsed with its !include files, five times
   per update) is memoized by path, size and mtime, and hands out a deep copy.
 - `Worker._sync_git_index_executable_bit` (one `git config` per rendered file) is skipped: it only
@@ -18,15 +18,17 @@ Three narrow hooks on copier's classes, installed by `rendering_from` and remove
 from __future__ import annotations
 
 import copy
-import hashlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from types import CodeType
 from typing import Any
 
-_COMPILED: dict[bytes, CodeType] = {}  # per process: shared by every environment it creates
+from .. import jinja_cache
+
+# Per process, by environment fingerprint: shared by every environment it creates.
+_COMPILED: dict[str, dict[bytes, CodeType]] = {}
 
 
 @contextmanager
@@ -58,7 +60,7 @@ def rendering_from(checkouts: Mapping[tuple[str, str], Path]) -> Iterator[None]:
 
     def jinja_env(self: Any) -> Any:
         env = make_env(self)
-        _memoize_compile(env)
+        jinja_cache.share(env, _COMPILED)
         return env
 
     def skip_sync(self: Any, dst_relpath: Path, src_mode: int) -> None:
@@ -89,34 +91,3 @@ def _set(owner: type, name: str, value: Any) -> None:
     if isinstance(value, cached_property):
         value.__set_name__(owner, name)
     setattr(owner, name, value)
-
-
-def _memoize_compile(env: Any) -> None:
-    from ..jinja_cache import environment_fingerprint
-
-    fingerprint = environment_fingerprint(env)
-    if fingerprint is None:
-        return
-    compile_: Callable[..., Any] = env.compile
-
-    def compile(
-        source: Any,
-        name: str | None = None,
-        filename: str | None = None,
-        raw: bool = False,
-        defer_init: bool = False,
-    ) -> Any:
-        if raw or not isinstance(source, str):
-            return compile_(source, name, filename, raw, defer_init)
-        key = hashlib.blake2b(
-            f"{fingerprint}\0{name}\0{filename}\0{defer_init}\0{source}".encode(
-                "utf-8", "surrogatepass"
-            ),
-            digest_size=20,
-        ).digest()
-        code = _COMPILED.get(key)
-        if code is None:
-            code = _COMPILED[key] = compile_(source, name, filename, raw, defer_init)
-        return code
-
-    env.compile = compile
