@@ -23,6 +23,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
@@ -103,7 +104,8 @@ class Relay:
                 published = batch.published
                 # The next claim starts once this one holds its rows (so it takes the rows
                 # after them), and once the oldest batch in flight has ended.
-                await asyncio.wait({batch.claimed, task}, return_when=asyncio.FIRST_COMPLETED)
+                either: set[asyncio.Future[Any]] = {batch.claimed, task}
+                await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
                 if len(in_flight) == IN_FLIGHT:
                     await in_flight[0]
                     del in_flight[0]
