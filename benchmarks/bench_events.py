@@ -30,6 +30,7 @@ import argparse
 import contextlib
 import os
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -43,7 +44,13 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench_api import process, wrk  # noqa: E402
 from benchmarks.events_raw import setup_command  # noqa: E402
-from benchmarks.events_relay import BROKERS, migrated, relay_versus_raw  # noqa: E402
+from benchmarks.events_relay import (  # noqa: E402
+    BROKERS,
+    MOTO_EVENTS,
+    backlog_size,
+    migrated,
+    relay_versus_raw,
+)
 from tests.support.render import render  # noqa: E402
 from tests.support.services import SERVICES  # noqa: E402
 from tests.support.venv import venv_for  # noqa: E402
@@ -153,6 +160,8 @@ def main() -> None:
     unknown = sorted(set(brokers) - set(BROKERS))
     if unknown:
         raise SystemExit(f"--relay-brokers: unknown {unknown}; known: {', '.join(BROKERS)}")
+    # SIGTERM ends the run through the `finally`s: servers stopped, databases dropped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started, load_before = datetime.now(UTC), load()
     tmp = Path(tempfile.mkdtemp(prefix="bench-events-"))
     post, get = api_runs(args, tmp) if args.part != "relay" else ({}, {})
@@ -160,6 +169,8 @@ def main() -> None:
     if args.part != "api":
         for broker in brokers:
             relay[broker] = relay_versus_raw(broker, args.events, args.batch, tmp)
+            rates = ", ".join(f"{rate:.0f}" for rate in relay[broker])
+            print(f"{broker}: relay, raw events/s: {rates} (load {load()})", file=sys.stderr)
     report(args, started, load_before, load(), post, get, relay)
 
 
@@ -198,17 +209,21 @@ def report(
         print()
     if relay:
         print(
-            f"The relay's sustained publish rate ({args.events:,}-event backlog, "
-            f"OUTBOX_BATCH_SIZE={args.batch}) vs the broker's raw publish with confirms through "
-            "the same client library; Kafka is tansu (memory storage) and SQS moto's server, "
-            "so only their ratios mean something.\n"
+            "The relay's sustained publish rate (`python -m orders relay` draining a backlog, "
+            f"from its first committed batch to an empty outbox; OUTBOX_BATCH_SIZE={args.batch}) "
+            "vs the broker's raw publish with confirms through the same client library (same "
+            "messages and batches, a fresh queue, no database). Kafka is tansu (memory storage) "
+            f"and SQS moto's server (at most {MOTO_EVENTS:,} events: it slows as its queue "
+            "grows), so only their ratios mean something.\n"
         )
-        print("| broker | relay, events/s | raw with confirms, events/s | ratio | target |")
-        print("|---|---|---|---|---|")
+        print(
+            "| broker | events | relay, events/s | raw with confirms, events/s | ratio | target |"
+        )
+        print("|---|---|---|---|---|---|")
         for broker, (relay_rate, raw_rate) in relay.items():
             print(
-                f"| {broker} | {relay_rate:.0f} | {raw_rate:.0f} | "
-                f"{relay_rate / raw_rate:.2f}x | >= 0.5x |"
+                f"| {broker} | {backlog_size(broker, args.events):,} | {relay_rate:.0f} | "
+                f"{raw_rate:.0f} | {relay_rate / raw_rate:.2f}x | >= 0.5x |"
             )
 
 

@@ -9,11 +9,12 @@ requests are never failed for it, and readiness does not depend on the broker. T
 size and age are exported at most once a second. `stop()` ends the loop between batches (a
 batch in flight is finished or, past its timeout, rolled back: its rows stay for the next run).
 
-While batches come back full, two are in flight (`_drain`): the next one is claimed, on a
-connection of its own, while the broker confirms the current one, and the current one is
-deleted while the broker confirms the next. Batches are still published one after the other, in
-the order they were claimed, and a batch whose predecessor failed is not published at all (it
-rolls back with it): a backlog leaves in order, and no batch overtakes a failed one.
+While batches come back full, up to IN_FLIGHT are in flight (`_drain`), each in a transaction
+on a connection of its own: the next batch is claimed while the broker confirms the current one,
+and a batch's deletion commits (a disk flush on the database) while the broker confirms the
+next. Batches are still claimed and published one after the other, in order, and a batch whose
+predecessor failed is not published at all (it rolls back with it): a backlog leaves in order,
+and no batch overtakes a failed one.
 """
 
 from __future__ import annotations
@@ -36,9 +37,9 @@ logger = logging.getLogger(__name__)
 # A failure is logged at most this often (an outage would otherwise log every retry).
 LOG_EVERY_SECONDS = 10.0
 BACKLOG_EVERY_SECONDS = 1.0
-# Batches in flight at once while the backlog lasts: one being claimed or deleted, one being
-# published (the outbox's pool has a connection for each, and one for the backlog's size).
-IN_FLIGHT = 2
+# Batches in flight at once while the backlog lasts, enough to cover a claim, a publication and a
+# commit at the same time (the outbox's pool has a connection for each, and one for the backlog).
+IN_FLIGHT = 3
 
 
 class Relay:
