@@ -31,22 +31,30 @@ ORDER: dict[str, Any] = {
 # the process SIGKILLs itself right after the broker confirmed a batch and before the outbox
 # transaction that deletes the batch commits: the worst moment for a crash (every event of
 # the batch is published again after the restart, and the worker's inbox must absorb them).
+# It wraps the `relay` of whichever outbox `open_outbox` makes (PostgreSQL's is a subclass).
 CRASH_WRAPPER = """
 import os, signal, sys
 from {package}.outbox import sql
 from {package}.__main__ import main
 
 FLAG = os.environ["TEST_CRASH_FLAG"]
-real_relay = sql.SQLOutbox.relay
+real_open = sql.open_outbox
 
-async def relay(self, limit, publish):
-    async def publish_then_maybe_die(messages):
-        await publish(messages)
-        if os.path.exists(FLAG):
-            os.kill(os.getpid(), signal.SIGKILL)
-    return await real_relay(self, limit, publish_then_maybe_die)
+def open_outbox(settings):
+    opened = real_open(settings)
+    real_relay = opened.relay
 
-sql.SQLOutbox.relay = relay
+    async def relay(limit, publish):
+        async def publish_then_maybe_die(messages):
+            await publish(messages)
+            if os.path.exists(FLAG):
+                os.kill(os.getpid(), signal.SIGKILL)
+        return await real_relay(limit, publish_then_maybe_die)
+
+    opened.relay = relay
+    return opened
+
+sql.open_outbox = open_outbox
 sys.exit(main(sys.argv[1:]))
 """
 
