@@ -32,7 +32,8 @@ ORDER: dict[str, Any] = {
 # marks the batch sent (the SQL transaction that deletes it commits; the document databases'
 # delete): the worst moment for a crash (every event of the batch is published again after the
 # restart, and the worker's inbox must absorb them). Whatever the database: it wraps the
-# `relay` of the outbox that the database's module (`outbox.store`) opens.
+# `relay` of the outbox that the database's module (`outbox.store`) opens (PostgreSQL's is a
+# subclass of the SQL one).
 CRASH_WRAPPER = """
 import os, signal, sys
 from {package} import outbox

@@ -8,6 +8,13 @@ OUTBOX_RETRY_MAX_DELAY between tries, for as long as it takes: the events wait i
 requests are never failed for it, and readiness does not depend on the broker. The backlog's
 size and age are exported at most once a second. `stop()` ends the loop between batches (a
 batch in flight is finished or, past its timeout, rolled back: its rows stay for the next run).
+
+While batches come back full, up to IN_FLIGHT are in flight (`_drain`), each in a transaction
+on a connection of its own: the next batch is claimed while the broker confirms the current one,
+and a batch's deletion commits (a disk flush on the database) while the broker confirms the
+next. Batches are still claimed and published one after the other, in order, and a batch whose
+predecessor failed is not published at all (it rolls back with it): a backlog leaves in order,
+and no batch overtakes a failed one.
 """
 
 from __future__ import annotations
@@ -16,18 +23,23 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Sequence
+from typing import Any
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
 from ..settings import Settings
 from . import metrics
-from .base import Outbox, Publisher
+from .base import Outbox, OutboxMessage, Publisher
 
 logger = logging.getLogger(__name__)
 
 # A failure is logged at most this often (an outage would otherwise log every retry).
 LOG_EVERY_SECONDS = 10.0
 BACKLOG_EVERY_SECONDS = 1.0
+# Batches in flight at once while the backlog lasts, enough to cover a claim, a publication and a
+# commit at the same time (the outbox's pool has a connection for each, and one for the backlog).
+IN_FLIGHT = 3
 
 
 class Relay:
@@ -62,7 +74,7 @@ class Relay:
                 with contextlib.suppress(Exception):  # the last failure, raised on stop
                     async for attempt in retrying:
                         with attempt:
-                            published = await self._batch()
+                            published = await self._drain()
                     if published < settings.OUTBOX_BATCH_SIZE:
                         await self._sleep(settings.OUTBOX_POLL_INTERVAL)
         finally:
@@ -72,18 +84,55 @@ class Relay:
             await self._publisher.close()
             await self._outbox.close()
 
-    async def _batch(self) -> int:
+    async def _drain(self) -> int:
+        """Publish batches back to back while they come back full; the size of the last one
+        (smaller than a full batch: the outbox is drained for now). Raises the first failure,
+        once every batch in flight has ended (each one failed or rolled back, or confirmed and
+        deleted)."""
         if self._stopping.is_set():  # stopped during a backoff: no new attempt
             return 0
-        async with asyncio.timeout(self._settings.OUTBOX_PUBLISH_TIMEOUT):
-            if not self._connected:
+        if not self._connected:
+            async with asyncio.timeout(self._settings.OUTBOX_PUBLISH_TIMEOUT):
                 await self._publisher.connect()
-                self._connected = True
-            published = await self._outbox.relay(
-                self._settings.OUTBOX_BATCH_SIZE, self._publisher.publish
-            )
-        metrics.PUBLISHED.inc(published)
-        return published
+            self._connected = True
+        in_flight: list[asyncio.Task[int]] = []
+        published: asyncio.Future[None] | None = None  # the last batch's publication
+        try:
+            while True:
+                batch = _Batch(self._publisher, published)
+                task = asyncio.create_task(self._batch(batch))
+                in_flight.append(task)
+                published = batch.published
+                # The next claim starts once this one holds its rows (so it takes the rows
+                # after them), and once the oldest batch in flight has ended.
+                either: set[asyncio.Future[Any]] = {batch.claimed, task}
+                await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+                if len(in_flight) == IN_FLIGHT:
+                    await in_flight[0]
+                    del in_flight[0]
+                if (
+                    task.done()
+                    or batch.size < self._settings.OUTBOX_BATCH_SIZE
+                    or self._stopping.is_set()
+                ):
+                    break
+            while in_flight:
+                await in_flight[0]
+                del in_flight[0]
+            return batch.size
+        finally:
+            for task in in_flight:  # after a failure: the others end, rolled back
+                task.cancel()
+            if in_flight:
+                await asyncio.gather(*in_flight, return_exceptions=True)
+            if published is not None and not published.done():
+                published.cancel()
+
+    async def _batch(self, batch: _Batch) -> int:
+        async with asyncio.timeout(self._settings.OUTBOX_PUBLISH_TIMEOUT):
+            count = await self._outbox.relay(self._settings.OUTBOX_BATCH_SIZE, batch.publish)
+        metrics.PUBLISHED.inc(count)
+        return count
 
     async def _watch_backlog(self) -> None:
         """Export the backlog every BACKLOG_EVERY_SECONDS, whatever the broker is doing (a
@@ -115,3 +164,32 @@ class Relay:
         """Wait `seconds`, or less when `stop()` is called meanwhile."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), seconds)
+
+
+class _Batch:
+    """One batch's turn: `claimed` is set once the outbox holds its rows, `published` once the
+    broker confirmed them (or failed to); it publishes only after the previous batch's
+    publication succeeded, and fails when that one failed."""
+
+    def __init__(self, publisher: Publisher, previous: asyncio.Future[None] | None) -> None:
+        loop = asyncio.get_running_loop()
+        self._publisher = publisher
+        self._previous = previous
+        self.size = 0
+        self.claimed: asyncio.Future[None] = loop.create_future()
+        self.published: asyncio.Future[None] = loop.create_future()
+
+    async def publish(self, messages: Sequence[OutboxMessage]) -> None:
+        self.size = len(messages)
+        self.claimed.set_result(None)
+        try:
+            if self._previous is not None:
+                await asyncio.shield(self._previous)  # raises what it raised
+            await self._publisher.publish(messages)
+        except BaseException as error:
+            # Not a CancelledError for the next batch: that would cancel its task, not fail it.
+            failure = error if isinstance(error, Exception) else ConnectionAbortedError()
+            self.published.set_exception(failure)
+            self.published.exception()  # retrieved: the next batch, if any, raises it
+            raise
+        self.published.set_result(None)
