@@ -36,6 +36,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.render import render
+from tests.support.services import mysql_rows
 from tests.support.stores import fresh_store, mongodb_server  # noqa: F401  (session fixture)
 from tests.support.venv import run_in, venv_for
 
@@ -113,25 +114,7 @@ def db(database: str) -> Iterator[str]:
 def query(url: str, sql: str) -> list[tuple[Any, ...]]:
     """The rows of `sql` (committed) on the PostgreSQL or MySQL database at `url`."""
     if url.startswith("mysql"):
-        from urllib.parse import urlsplit
-
-        import pymysql
-
-        parts = urlsplit(url)
-        conn = pymysql.connect(
-            host=parts.hostname,
-            port=parts.port or 3306,
-            user=parts.username,
-            password=parts.password or "",
-            database=parts.path.lstrip("/"),
-            autocommit=True,
-        )
-        try:
-            with conn.cursor() as cursor:
-                cursor.execute(sql)
-                return list(cursor.fetchall())
-        finally:
-            conn.close()
+        return mysql_rows(url, sql)
     with psycopg.connect(url, autocommit=True, options="-c timezone=UTC") as conn:
         cursor = conn.execute(sql)
         return cursor.fetchall() if cursor.description else []

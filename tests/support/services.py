@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -87,6 +88,29 @@ def fresh_mysql_database(prefix: str) -> Iterator[str]:
         yield server.rsplit("/", 1)[0] + f"/{name}"
     finally:
         subprocess.run([*client, "-e", f"DROP DATABASE IF EXISTS `{name}`"], check=True, timeout=30)
+
+
+def mysql_rows(url: str, sql: str) -> list[tuple[Any, ...]]:
+    """The rows of `sql`, in autocommit (so committed), on the MySQL/MariaDB database at `url`."""
+    from urllib.parse import urlsplit
+
+    import pymysql
+
+    parts = urlsplit(url)
+    connection = pymysql.connect(
+        host=parts.hostname,
+        port=parts.port or 3306,
+        user=parts.username,
+        password=parts.password or "",
+        database=parts.path.lstrip("/"),
+        autocommit=True,
+    )
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+            return list(cursor.fetchall())
+    finally:
+        connection.close()
 
 
 def stop_process(process: subprocess.Popen[bytes], grace: float = 10) -> None:

@@ -31,7 +31,7 @@ import pytest
 
 from .brokers import AWS_ENV, _process, free_port
 from .dynamodb import moto_dynamodb
-from .services import fresh_database, fresh_mysql_database, is_listening
+from .services import fresh_database, fresh_mysql_database, is_listening, mysql_rows
 
 MONGODB_PORT = 27017
 
@@ -143,24 +143,7 @@ def counts(database_url: str) -> tuple[int, int, int]:
         assert row is not None
         return row
     if database_url.startswith("mysql"):
-        from urllib.parse import urlsplit
-
-        import pymysql
-
-        url = urlsplit(database_url)
-        connection = pymysql.connect(
-            host=url.hostname,
-            port=url.port or 3306,
-            user=url.username,
-            password=url.password or "",
-            database=url.path.lstrip("/"),
-        )
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute(SQL_COUNTS)
-                found = cursor.fetchone()
-        finally:
-            connection.close()
+        found = mysql_rows(database_url, SQL_COUNTS)[0]
         assert found is not None
         return (int(found[0]), int(found[1]), int(found[2]))
     if database_url.startswith("mongodb"):
