@@ -19,7 +19,8 @@ thread, rounds interleaved:
   sustained publish rate (`python -m orders relay` draining a backlog of --events, from its
   first committed batch to an empty outbox) vs the broker's raw publish rate with confirms
   through the same client library (the same messages, batches of --batch, no database:
-  events_raw.py); target >= 0.5x. See events_relay.py.
+  events_raw.py), relay and raw taking turns for --rounds, medians; target >= 0.5x. See
+  events_relay.py.
 
 Prints a Markdown section for BENCHMARKS.md (with the load average before and after).
 """
@@ -168,7 +169,7 @@ def main() -> None:
     relay: dict[str, tuple[float, float]] = {}
     if args.part != "api":
         for broker in brokers:
-            relay[broker] = relay_versus_raw(broker, args.events, args.batch, tmp)
+            relay[broker] = relay_versus_raw(broker, args.events, args.batch, tmp, args.rounds)
             rates = ", ".join(f"{rate:.0f}" for rate in relay[broker])
             print(f"{broker}: relay, raw events/s: {rates} (load {load()})", file=sys.stderr)
     report(args, started, load_before, load(), post, get, relay)
@@ -210,7 +211,8 @@ def report(
     if relay:
         print(
             "The relay's sustained publish rate (`python -m orders relay` draining a backlog, "
-            f"from its first committed batch to an empty outbox; OUTBOX_BATCH_SIZE={args.batch}) "
+            f"from its first committed batch to an empty outbox; OUTBOX_BATCH_SIZE={args.batch}; "
+            f"medians of {args.rounds} rounds, relay and raw taking turns) "
             "vs the broker's raw publish with confirms through the same client library (same "
             "messages and batches, a fresh queue, no database). Kafka is tansu (memory storage) "
             f"and SQS moto's server (at most {MOTO_EVENTS:,} events: it slows as its queue "

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import statistics
 import subprocess
 import time
 import uuid
@@ -140,28 +141,57 @@ def drain_rate(relay: subprocess.Popen[bytes], database_url: str, limit: float) 
 
 
 def relay_versus_raw(
-    broker: str, events: int, batch: int, tmp: Path, limit: float = 120
+    broker: str, events: int, batch: int, tmp: Path, rounds: int = 1, limit: float = 120
 ) -> tuple[float, float]:
-    """(relay events/s, raw events/s) for `broker`; an error when the relay takes longer than
-    `limit` seconds, or the raw publisher (a broker that slow measures nothing useful)."""
+    """Medians of `rounds` (relay events/s, raw events/s) for `broker`, relay and raw taking
+    turns (one run of each is short, under a second for Redis: one run alone swings by half),
+    each relay round on a database of its own and each raw round on a fresh queue; an error
+    when the relay takes longer than `limit` seconds, or the raw publisher (a broker that slow
+    measures nothing useful)."""
     events = backlog_size(broker, events)
     repo = render(tmp / f"relay-{broker}", "api", service_name="orders", events=broker)
-    venv = venv_for(repo)
-    python = str(venv / "bin" / "python")
+    python = str(venv_for(repo) / "bin" / "python")
     workdir = tmp / f"broker-{broker}"
     workdir.mkdir()
-    with migrated(repo, venv) as database_url, endpoint(broker, workdir) as broker_env:
-        env = {
-            **os.environ,
-            **(AWS_ENV if broker == "sqs" else {}),
-            **broker_env,
-            "DATABASE_URL": database_url,
-            "PYTHONPATH": str(repo),
-            "EVENTS_QUEUE_NAME": f"bench-{uuid.uuid4().hex[:8]}",
-            "OUTBOX_BATCH_SIZE": str(batch),
-            "LOG_LEVEL": "WARNING",
-        }
-        subprocess.run(setup_command(python, broker), cwd=repo, env=env, check=True)
+    relay_rates: list[float] = []
+    raw_rates: list[float] = []
+    with endpoint(broker, workdir) as broker_env:
+        for _ in range(rounds):
+            env = {
+                **os.environ,
+                **(AWS_ENV if broker == "sqs" else {}),
+                **broker_env,
+                "PYTHONPATH": str(repo),
+                "EVENTS_QUEUE_NAME": f"bench-{uuid.uuid4().hex[:8]}",
+                "OUTBOX_BATCH_SIZE": str(batch),
+                "LOG_LEVEL": "WARNING",
+            }
+            subprocess.run(setup_command(python, broker), cwd=repo, env=env, check=True)
+            relay_rates.append(relay_rate(python, repo, env, events, limit))
+            # A queue (stream, topic) of its own, empty like the relay's was at its start.
+            raw_env = {**env, "EVENTS_QUEUE_NAME": f"{env['EVENTS_QUEUE_NAME']}-raw"}
+            subprocess.run(setup_command(python, broker), cwd=repo, env=raw_env, check=True)
+            raw = subprocess.run(
+                raw_command(python, broker, events, batch),
+                cwd=repo,
+                env=raw_env,
+                check=True,
+                capture_output=True,
+                text=True,
+                timeout=limit,
+            )
+            raw_rates.append(float(raw.stdout.strip().splitlines()[-1]))
+            for queue_env in (env, raw_env):
+                teardown = setup_command(python, broker, "teardown")
+                subprocess.run(teardown, cwd=repo, env=queue_env, check=True)
+    return statistics.median(relay_rates), statistics.median(raw_rates)
+
+
+def relay_rate(python: str, repo: Path, env: dict[str, str], events: int, limit: float) -> float:
+    """Events/s of `python -m orders relay` draining a backlog of `events` written to a new
+    database migrated by the service (see drain_rate)."""
+    with migrated(repo, Path(python).parent.parent) as database_url:
+        env = {**env, "DATABASE_URL": database_url}
         backlog(python, repo, env, events)
         relay = subprocess.Popen(
             [python, "-m", "orders", "relay"],
@@ -170,20 +200,7 @@ def relay_versus_raw(
             stdout=subprocess.DEVNULL,
         )
         try:
-            relay_rate = drain_rate(relay, database_url, limit)
+            return drain_rate(relay, database_url, limit)
         finally:
             relay.terminate()
             relay.wait(30)
-        # A queue (stream, topic) of its own, empty like the relay's was at its start.
-        raw_env = {**env, "EVENTS_QUEUE_NAME": f"{env['EVENTS_QUEUE_NAME']}-raw"}
-        subprocess.run(setup_command(python, broker), cwd=repo, env=raw_env, check=True)
-        raw = subprocess.run(
-            raw_command(python, broker, events, batch),
-            cwd=repo,
-            env=raw_env,
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=limit,
-        )
-    return relay_rate, float(raw.stdout.strip().splitlines()[-1])

@@ -46,12 +46,12 @@ def open_outbox(settings):
     opened = real_open(settings)
     real_relay = opened.relay
 
-    async def relay(limit, publish):
+    async def relay(limit, publish, turn=None):
         async def publish_then_maybe_die(messages):
             await publish(messages)
             if os.path.exists(FLAG):
                 os.kill(os.getpid(), signal.SIGKILL)
-        return await real_relay(limit, publish_then_maybe_die)
+        return await real_relay(limit, publish_then_maybe_die, turn)
 
     opened.relay = relay
     return opened

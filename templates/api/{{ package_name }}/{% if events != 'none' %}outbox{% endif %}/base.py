@@ -9,30 +9,37 @@ An outbox is one module per database (`sql.py` for PostgreSQL and MySQL, `mongod
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Protocol
+from types import MappingProxyType
+from typing import NamedTuple, Protocol
+
+NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
 
-@dataclass(frozen=True)
-class OutboxMessage:
+class OutboxMessage(NamedTuple):
     """One event as stored: its id (the CloudEvent's `id`, the outbox row's key), the body in
     the JSON event format (structured content mode) and the headers to send with it (trace
-    context). Stored once, when the order is written, so every publication is byte-identical."""
+    context). Stored once, when the order is written, so every publication is byte-identical.
+    A NamedTuple (immutable, like a frozen dataclass): the relay builds one per event, and a
+    tuple is built in a fraction of a frozen dataclass's time."""
 
     id: str
     body: bytes
-    headers: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = NO_HEADERS
 
 
 Publish = Callable[[Sequence[OutboxMessage]], Awaitable[None]]
+# Awaited by an outbox right before it claims: False means claim nothing (return 0).
+Turn = Callable[[], Awaitable[bool]]
 
 
 class Outbox(Protocol):
     """The events written with the changes they announce, waiting to be published."""
 
-    async def relay(self, limit: int, publish: Publish) -> int:
+    async def relay(self, limit: int, publish: Publish, turn: Turn | None = None) -> int:
         """Claim up to `limit` unpublished events, oldest first, call `publish` with them and,
-        once it has returned, mark them published; the number published.
+        once it has returned, mark them published; the number published. With `turn`, get
+        ready to claim (a connection, a transaction begun), then await `turn()` and claim only
+        if it returns True: the relay's next batch waits there for the one before it.
 
         Claimed rows are locked against every other relay (FOR UPDATE SKIP LOCKED; MongoDB and
         DynamoDB, without row locks, lease them: lease.py): replicas share the backlog and never

@@ -15,6 +15,12 @@ and a batch's deletion commits (a disk flush on the database) while the broker c
 next. Batches are still claimed and published one after the other, in order, and a batch whose
 predecessor failed is not published at all (it rolls back with it): a backlog leaves in order,
 and no batch overtakes a failed one.
+
+The claims form the chain that sets the pace, so each link is kept short: a batch takes its
+connection and begins its transaction while the one before it is still claiming, claims the
+moment that one holds its rows (its `turn`), and a batch that got its rows lets the next one send
+its claim before it spends its own CPU encoding its messages for the broker. Without that the
+claims waited on the encoding: one batch in flight in effect, half the broker's raw rate.
 """
 
 from __future__ import annotations
@@ -86,9 +92,9 @@ class Relay:
 
     async def _drain(self) -> int:
         """Publish batches back to back while they come back full; the size of the last one
-        (smaller than a full batch: the outbox is drained for now). Raises the first failure,
-        once every batch in flight has ended (each one failed or rolled back, or confirmed and
-        deleted)."""
+        claimed (smaller than a full batch: the outbox is drained for now). Raises the first
+        failure, once every batch in flight has ended (each one failed or rolled back, or
+        confirmed and deleted)."""
         if self._stopping.is_set():  # stopped during a backoff: no new attempt
             return 0
         if not self._connected:
@@ -96,41 +102,44 @@ class Relay:
                 await self._publisher.connect()
             self._connected = True
         in_flight: list[asyncio.Task[int]] = []
-        published: asyncio.Future[None] | None = None  # the last batch's publication
+        batch: _Batch | None = None
         try:
             while True:
-                batch = _Batch(self._publisher, published)
+                previous, batch = batch, self._next_batch(batch)
                 task = asyncio.create_task(self._batch(batch))
                 in_flight.append(task)
-                published = batch.published
-                # The next claim starts once this one holds its rows (so it takes the rows
-                # after them), and once the oldest batch in flight has ended.
-                either: set[asyncio.Future[Any]] = {batch.claimed, task}
+                # The next batch starts once this one's turn to claim has come: it then gets
+                # its connection ready while this one claims.
+                either: set[asyncio.Future[Any]] = {batch.claiming, task}
                 await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+                if not batch.claiming.done() or not batch.claiming.result():
+                    break  # failed before its turn, or the one before it drained the outbox
                 if len(in_flight) == IN_FLIGHT:
                     await in_flight[0]
                     del in_flight[0]
-                if (
-                    task.done()
-                    or batch.size < self._settings.OUTBOX_BATCH_SIZE
-                    or self._stopping.is_set()
-                ):
-                    break
             while in_flight:
                 await in_flight[0]
                 del in_flight[0]
-            return batch.size
+            return 0 if previous is None else previous.size
         finally:
             for task in in_flight:  # after a failure: the others end, rolled back
                 task.cancel()
             if in_flight:
                 await asyncio.gather(*in_flight, return_exceptions=True)
-            if published is not None and not published.done():
-                published.cancel()
+            if batch is not None and not batch.published.done():
+                batch.published.cancel()
+
+    def _next_batch(self, previous: _Batch | None) -> _Batch:
+        settings = self._settings
+        return _Batch(self._publisher, previous, settings.OUTBOX_BATCH_SIZE, self._stopping)
 
     async def _batch(self, batch: _Batch) -> int:
-        async with asyncio.timeout(self._settings.OUTBOX_PUBLISH_TIMEOUT):
-            count = await self._outbox.relay(self._settings.OUTBOX_BATCH_SIZE, batch.publish)
+        try:
+            async with asyncio.timeout(self._settings.OUTBOX_PUBLISH_TIMEOUT):
+                limit = self._settings.OUTBOX_BATCH_SIZE
+                count = await self._outbox.relay(limit, batch.publish, batch.turn)
+        finally:
+            batch.ended()
         metrics.PUBLISHED.inc(count)
         return count
 
@@ -167,24 +176,58 @@ class Relay:
 
 
 class _Batch:
-    """One batch's turn: `claimed` is set once the outbox holds its rows, `published` once the
-    broker confirmed them (or failed to); it publishes only after the previous batch's
-    publication succeeded, and fails when that one failed."""
+    """One batch's turns.
 
-    def __init__(self, publisher: Publisher, previous: asyncio.Future[None] | None) -> None:
+    `turn()` (awaited by the outbox once it is ready to claim) returns when the batch before
+    this one holds its rows: True if that one came back full (more may wait) and the relay is
+    not stopping, else False (claim nothing). `claiming` holds that answer for the relay's
+    loop. `claimed` is set once this batch holds its rows, or ended without any. `published`
+    is set once the broker confirmed them (or failed to); this batch publishes only after the
+    previous one's publication succeeded, and fails when that one failed.
+    """
+
+    def __init__(
+        self,
+        publisher: Publisher,
+        previous: _Batch | None,
+        limit: int,
+        stopping: asyncio.Event,
+    ) -> None:
         loop = asyncio.get_running_loop()
         self._publisher = publisher
         self._previous = previous
+        self._limit = limit
+        self._stopping = stopping
         self.size = 0
-        self.claimed: asyncio.Future[None] = loop.create_future()
+        self.claiming: asyncio.Future[bool] = loop.create_future()
+        # An Event, not a future: its waiter (the next batch's turn) is woken in the very next
+        # step of the loop, before this batch resumes (see publish).
+        self.claimed = asyncio.Event()
         self.published: asyncio.Future[None] = loop.create_future()
+
+    async def turn(self) -> bool:
+        previous = self._previous
+        if previous is not None:
+            await previous.claimed.wait()
+        go = not self._stopping.is_set() and (previous is None or previous.size == self._limit)
+        if not self.claiming.done():
+            self.claiming.set_result(go)
+        return go
+
+    def ended(self) -> None:
+        """The outbox returned or raised: the next batch's turn is not kept waiting."""
+        self.claimed.set()
+        if not self.claiming.done():
+            self.claiming.set_result(False)
 
     async def publish(self, messages: Sequence[OutboxMessage]) -> None:
         self.size = len(messages)
-        self.claimed.set_result(None)
+        self.claimed.set()
+        await asyncio.sleep(0)  # the next batch sends its claim first (woken by `claimed`)
+        previous = self._previous.published if self._previous is not None else None
         try:
-            if self._previous is not None:
-                await asyncio.shield(self._previous)  # raises what it raised
+            if previous is not None:
+                await asyncio.shield(previous)  # raises what it raised
             await self._publisher.publish(messages)
         except BaseException as error:
             # Not a CancelledError for the next batch: that would cancel its task, not fail it.
