@@ -14,9 +14,10 @@ from .api.main import include_routes
 from .api.overload import OverloadMiddleware
 from .api.routes.health import PROBE_PATHS
 from .auth import open_authenticator
-from .integrations import around_storage, beside_requests
+from .caching import around_storage
 from .observability.asgi import RequestContextMiddleware
 from .observability.lifecycle import Lifecycle
+from .relaying import beside_requests
 from .settings import Settings
 from .storage import open_storage
 
