@@ -26,6 +26,8 @@ from .settings import Settings
 
 logger = logging.getLogger(__name__)
 
+# Net allocations of container objects between two collections of the youngest generation.
+GEN0_THRESHOLD = 10_000
 # Of SHUTDOWN_TIMEOUT, what is kept for closing pools and flushing spans after the drain.
 CLOSE_BUDGET_SECONDS = 2.0
 
@@ -40,7 +42,21 @@ class GracefulServer(uvicorn.Server):
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         self._loop = asyncio.get_running_loop()
-        await super().startup(sockets)
+        await super().startup(sockets)  # the app's lifespan startup included
+        # What exists now (imported modules, the app, its routes, what its lifespan opened:
+        # pools, clients, the modules they imported) lives as long as the process: freeze it
+        # out of the collector's generations, so that full collections scan only what requests
+        # allocate. Frozen before the lifespan ran, a full collection still scanned what the
+        # lifespan made and imported: pauses of ~50 ms every second under load at 64
+        # connections, the reads' p99 ~1.5x a plain FastAPI route's (benchmarks/bench_api.py).
+        gc.collect()
+        gc.freeze()
+        # The young generation collected after 10,000 net allocations instead of 700: at 64
+        # connections each request in flight holds some dozens of objects (its task, frames,
+        # context, messages), so at 700 the collector ran ~200 times a second, scanning only
+        # requests still in flight, ~9% of the CPU of a read (gen 0 and 1 together). Garbage in
+        # cycles, rare here, waits a little longer; memory stays bounded (benchmarks/bench_api.py).
+        gc.set_threshold(GEN0_THRESHOLD, *gc.get_threshold()[1:])
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if not self.lifecycle.draining:
@@ -83,13 +99,7 @@ def serve(app: FastAPI, settings: Settings, lifecycle: Lifecycle) -> int:
     server = GracefulServer(config, lifecycle)
     signal.signal(signal.SIGTERM, _exit_after_drain)
     signal.signal(signal.SIGINT, _exit_after_drain)
-    # What exists now (imported modules, the app and its routes) lives as long as the process:
-    # freeze it out of the collector's generations so that full collections scan only what
-    # requests allocate. Those scans were the tail latency: /healthz p99 at 64 connections went
-    # from ~36 ms to ~14 ms (benchmarks/bench_api.py).
-    gc.collect()
-    gc.freeze()
-    server.run()
+    server.run()  # freezes what startup made out of the collector (GracefulServer.startup)
     if not server.started:
         logger.error("the service did not start")
         return 1
