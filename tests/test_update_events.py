@@ -1,7 +1,8 @@
 """Adding the events and cache answers to an existing service with `newservice update --data`.
 
 An api service generated without them (events none, cache none) and edited by its team gains
-`events=kafka` or `cache=redis` through `newservice update --data ...`: every file then equals a
+`events=...` or `cache=redis` through `newservice update --data ...` (on PostgreSQL, and the
+events on MongoDB and DynamoDB): every file then equals a
 fresh render with those answers, except for the team's own edit, which is kept. The template
 source is a throwaway tagged git copy of this repo's template (tests/test_update.py's).
 """
@@ -44,11 +45,21 @@ def _create(template_repo: Path, dest: Path, **answers: str) -> Path:
     return result.destination
 
 
-@pytest.mark.parametrize("answer", ["events=kafka", "cache=redis"])
+@pytest.mark.parametrize(
+    ("database", "answer"),
+    [
+        ("postgresql", "events=kafka"),
+        ("postgresql", "cache=redis"),
+        # The outbox of the document stores: a collection in MongoDB's transaction, an item in
+        # DynamoDB's TransactWriteItems (their storage modules change with the answer too).
+        ("mongodb", "events=redis"),
+        ("dynamodb", "events=nats"),
+    ],
+)
 def test_update_with_data_equals_a_fresh_render_and_keeps_the_teams_edit(
-    template_repo: Path, tmp_path: Path, answer: str
+    template_repo: Path, tmp_path: Path, database: str, answer: str
 ) -> None:
-    service = _create(template_repo, tmp_path / "service")
+    service = _create(template_repo, tmp_path / "service", database=database)
     with (service / "README.md").open("a") as readme:
         readme.write(TEAM_NOTE)
     _commit_all(service, "team notes")
@@ -58,7 +69,7 @@ def test_update_with_data_equals_a_fresh_render_and_keeps_the_teams_edit(
 
     key, value = answer.split("=")
     assert answers(service)[key] == value
-    fresh = _create(template_repo, tmp_path / "fresh", **{key: value})
+    fresh = _create(template_repo, tmp_path / "fresh", database=database, **{key: value})
     updated, expected = _files(service), _files(fresh)
     assert updated["README.md"] == expected["README.md"] + TEAM_NOTE.encode()
     assert sorted(updated) == sorted(expected)
