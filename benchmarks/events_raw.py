@@ -194,6 +194,11 @@ RAW: dict[str, Callable[[list[Batch]], Awaitable[float]]] = {
 }
 
 
+def jetstream_name() -> str:
+    """The JetStream stream of QUEUE (its subject): stream names allow no dots."""
+    return "".join(c if c.isalnum() or c in "_-" else "_" for c in QUEUE)
+
+
 async def setup(broker: str) -> None:
     """What the consuming worker would have made before the relay's first publish."""
     if broker == "rabbitmq":
@@ -208,8 +213,7 @@ async def setup(broker: str) -> None:
         from nats.js.api import StreamConfig
 
         client = await nats.connect(URL)
-        name = "".join(c if c.isalnum() or c in "_-" else "_" for c in QUEUE)
-        await client.jetstream().add_stream(StreamConfig(name=name, subjects=[QUEUE]))
+        await client.jetstream().add_stream(StreamConfig(name=jetstream_name(), subjects=[QUEUE]))
         await client.close()
     elif broker == "sqs":
         async with sqs_client() as client:
@@ -238,8 +242,7 @@ async def teardown(broker: str) -> None:
         import nats
 
         client = await nats.connect(URL)
-        name = "".join(c if c.isalnum() or c in "_-" else "_" for c in QUEUE)
-        await client.jetstream().delete_stream(name)
+        await client.jetstream().delete_stream(jetstream_name())
         await client.close()
 
 
