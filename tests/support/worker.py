@@ -7,6 +7,7 @@ metrics, and counts the effects in its store (tests/support/stores.py).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -25,6 +26,8 @@ from .stores import progress, store_environment
 from .venv import run_in
 
 PACKAGE = "notifications"
+# What processing.py logs, with the event's id, for a delivery its inbox already had.
+DUPLICATE_MESSAGE = "duplicate event acked without effect"
 
 
 def eventually(check: Callable[[], bool], within: float, what: str, poll: float = 0.1) -> None:
@@ -109,6 +112,26 @@ class RunningWorker:
     def stop(self, sig: signal.Signals, within: float) -> int:
         self.process.send_signal(sig)
         return self.process.wait(within)
+
+    def log_size(self) -> int:
+        """Where the log ends now: `duplicates_logged(since=...)` reads what comes after it."""
+        return self.log.stat().st_size
+
+    def duplicates_logged(self, since: int = 0) -> list[str]:
+        """The event id of every duplicate the worker logged past byte `since`, in order (its
+        JSON log names each one; the duplicates metric only counts them)."""
+        with self.log.open("rb") as log:
+            log.seek(since)
+            lines = log.read().splitlines()
+        ids = []
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except ValueError:  # a line still being written, or not JSON (a traceback)
+                continue
+            if isinstance(record, dict) and record.get("message") == DUPLICATE_MESSAGE:
+                ids.append(str(record["event_id"]))
+        return ids
 
 
 def wait_for_rows(database_url: str, expected: int, within: float) -> None:
