@@ -88,7 +88,7 @@ class Processor:
                     "batch failed; handling its events one by one", extra={"error": repr(exc)}
                 )
             else:
-                await asyncio.gather(*(delivery.ack() for delivery, _ in parsed))
+                await self._ack([delivery for delivery, _ in parsed])
                 counted: set[tuple[str, str]] = set()
                 for _, event in parsed:
                     if event.key in new_keys and event.key not in counted:
@@ -129,7 +129,7 @@ class Processor:
             reason = f"failed {settings.MAX_ATTEMPTS} attempts: {type(exc).__name__}: {exc}"
             await self._dead_letter(delivery, "failed", reason)
             return
-        await delivery.ack()
+        await self._ack([delivery])
         if first_time:
             PROCESSED.inc()
             logger.info("events handled", extra={"event_ids": [event.id]})
@@ -138,6 +138,20 @@ class Processor:
             logger.info(
                 "duplicate event acked without effect",
                 extra={"event_source": event.source, "event_id": event.id},
+            )
+
+    async def _ack(self, deliveries: Sequence[Delivery]) -> None:
+        """Ack events whose effects are committed. An ack the broker does not take (it went away
+        meanwhile) loses nothing, so it is a warning, not a failure: the broker delivers the
+        event again (after REDELIVERY_TIMEOUT, or on the next connection) and the inbox absorbs
+        it as a duplicate."""
+        results = await asyncio.gather(*(d.ack() for d in deliveries), return_exceptions=True)
+        lost = [result for result in results if isinstance(result, Exception)]
+        if lost:
+            logger.warning(
+                "ack not taken by the broker; the events are committed, and their redelivery"
+                " will be absorbed as duplicates",
+                extra={"count": len(lost), "error": repr(lost[0])},
             )
 
     async def _dead_letter(self, delivery: Delivery, kind: str, reason: str) -> None:
