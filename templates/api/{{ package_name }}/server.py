@@ -16,11 +16,13 @@ import gc
 import logging
 import signal
 import socket
+import sys
 from types import FrameType
 
 import uvicorn
 from fastapi import FastAPI
 
+from .acceptor import Acceptor, listen
 from .observability.lifecycle import Lifecycle
 from .settings import Settings
 
@@ -28,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 # Net allocations of container objects between two collections of the youngest generation.
 GEN0_THRESHOLD = 10_000
+# uvicorn's exit status when the lifespan or the listening socket fails at startup.
+STARTUP_FAILURE = 3
 # Of SHUTDOWN_TIMEOUT, what is kept for closing pools and flushing spans after the drain.
 CLOSE_BUDGET_SECONDS = 2.0
 
@@ -41,8 +45,30 @@ class GracefulServer(uvicorn.Server):
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's startup (the app's lifespan, then listening), with the listening socket
+        accepting every waiting connection per loop iteration (acceptor.py says why)."""
         self._loop = asyncio.get_running_loop()
-        await super().startup(sockets)  # the app's lifespan startup included
+        await self.lifespan.startup()
+        if self.lifespan.should_exit:
+            sys.exit(STARTUP_FAILURE)
+        config = self.config
+
+        def create_protocol() -> asyncio.Protocol:
+            return config.http_protocol_class(  # type: ignore[call-arg]
+                config=config, server_state=self.server_state, app_state=self.lifespan.state
+            )
+
+        try:
+            sock = listen(config.host, config.port, config.backlog)
+        except OSError as error:
+            logger.error("cannot listen on %s:%s: %s", config.host, config.port, error)
+            await self.lifespan.shutdown()
+            sys.exit(STARTUP_FAILURE)
+        acceptor = Acceptor(sock, create_protocol, config.backlog)
+        acceptor.start()
+        self.servers = [acceptor]  # type: ignore[list-item]  # close() and wait_closed() suffice
+        self._log_started_message([sock])
+        self.started = True
         # What exists now (imported modules, the app, its routes, what its lifespan opened:
         # pools, clients, the modules they imported) lives as long as the process: freeze it
         # out of the collector's generations, so that full collections scan only what requests
