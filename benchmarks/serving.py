@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SERVER = "postgresql://postgres@127.0.0.1:5432"
+WARMUP_DRAIN_SECONDS = 0.5
 ORDER = {"customer_id": "bench", "items": [{"sku": "SKU-1", "quantity": 1, "unit_price": "9.99"}]}
 # The generated service's uvicorn settings (its server.py), for apps written as strings.
 UVICORN_FLAGS = "loop='uvloop', http='httptools', access_log=False, log_level='warning'"
@@ -172,6 +173,10 @@ def interleaved(
                 settings = (app.headers, app.timeout, app.strict)
                 if app.warmup:
                     wrk(url, 1, args.connections, *settings)
+                    # wrk leaves its last requests running in the server: let them end, or the
+                    # measured run's new connections find twice the connections' requests in
+                    # flight (the generated service sheds beyond MAX_IN_FLIGHT, 80).
+                    time.sleep(WARMUP_DRAIN_SECONDS)
                 load = wrk(url, args.duration, args.connections, *settings)
                 runs[name].append(load)
     return runs
