@@ -1,7 +1,7 @@
 """The listening socket, accepting every waiting connection each time it is readable.
 
 uvloop's server accepts one connection per event-loop iteration (libuv stopped accepting in a
-loop in 1.45, libuv/libuv#3696). Under load an iteration takes milliseconds, so a burst of new
+loop in 2022, libuv/libuv#3696). Under load an iteration takes milliseconds, so a burst of new
 connections (clients reconnecting, a rollout, a load balancer opening its pool) was accepted one
 iteration apart: 64 new connections to a busy process took ~320 ms, and the first request on
 the last of them waited all of it (the p99 of a benchmark round, BENCHMARKS.md "API service").
