@@ -38,7 +38,6 @@ class Acceptor:
     def __init__(
         self, sock: socket.socket, protocol_factory: Callable[[], asyncio.Protocol], backlog: int
     ) -> None:
-        self.sockets = [sock]
         self._sock = sock
         self._factory = protocol_factory
         self._backlog = backlog
