@@ -28,3 +28,13 @@ listening 11211 || memcached -u nobody -l 127.0.0.1 -p 11211 -m 64 -d
 
 wait_for postgresql 5432 && wait_for redis 6379 && wait_for rabbitmq 5672 && wait_for nats 4222 \
   && wait_for mariadb 3306 && wait_for mosquitto 1883 && wait_for memcached 11211
+started=$?
+
+# A RabbitMQ node in a resource alarm (low disk or memory) accepts connections but blocks every
+# publisher: the tests would hang on it. Say so at once, with the facts to act on.
+if ! rabbitmq-diagnostics -q check_local_alarms >/dev/null 2>&1; then
+  echo "ci: RabbitMQ reports a resource alarm; publishers will block until it clears:" >&2
+  rabbitmq-diagnostics -q alarms >&2 || true
+  df -h / /tmp >&2 || true
+fi
+exit "$started"

@@ -9,6 +9,7 @@ import pytest
 
 from tests.support import render, schedule
 from tests.support.checks import CRD_SCHEMAS, SHARED
+from tests.support.diagnostics import machine_report
 
 # A hung test must fail, not hang CI: a per-test limit (pytest-timeout) unless the command line,
 # PYTEST_TIMEOUT or the ini file set one, or the test carries its own @pytest.mark.timeout.
@@ -29,6 +30,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if item.get_closest_marker("timeout") is None:
             limit = SLOW_TIMEOUT_S if item.get_closest_marker("slow") else DEFAULT_TIMEOUT_S
             item.add_marker(pytest.mark.timeout(limit))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int) -> None:
+    """After a red run, the state of the shared servers (tests/support/diagnostics.py)."""
+    if exitstatus == pytest.ExitCode.TESTS_FAILED:
+        terminalreporter.section("the machine after the failures")
+        for line in machine_report():
+            terminalreporter.line(line)
 
 
 @pytest.fixture(scope="session")
