@@ -39,6 +39,14 @@ class TestHelp:
             assert "Examples:" in result.stdout
             assert f"newservice {command}" in result.stdout.split("Examples:")[1]
 
+    def test_create_help_names_every_choice_of_the_flagged_answers(self) -> None:
+        """--database and --broker list every value copier.yml offers (no stale help)."""
+        questions = yaml.safe_load((Path(__file__).parents[1] / "copier.yml").read_text())
+        help_text = " ".join(invoke("create", "--help").stdout.split())
+        for answer in ("database", "broker"):
+            for value in questions[answer]["choices"].values():
+                assert value in help_text.split(f"--{answer}")[1].split("(answer")[0], value
+
     def test_help_does_not_import_copier(self) -> None:
         """--help (top level and per command) stays fast: copier is imported only to render."""
         code = (

@@ -40,7 +40,11 @@ def create(
     database: Annotated[
         str | None,
         typer.Option(
-            help="postgresql, mysql (api) or none (api) (answer database).", show_default=False
+            help=(
+                "postgresql, mysql, mongodb, dynamodb (not for a cronjob) or none (api only)"
+                " (answer database)."
+            ),
+            show_default=False,
         ),
     ] = None,
     broker: Annotated[

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from . import SERVICE_NAME, __version__
 from .api.errors import add_error_handlers
 from .api.main import include_routes
+from .api.outages import add_outage_handlers
 from .api.overload import OverloadMiddleware
 from .api.routes.health import PROBE_PATHS
 from .auth import open_authenticator
@@ -91,6 +92,7 @@ def create_app(
         exempt_paths=PROBE_PATHS,
     )
     add_error_handlers(app)
+    add_outage_handlers(app, storage.outages)  # 503, not 500, while the database is away
     app.add_middleware(
         RequestContextMiddleware, quiet_paths=PROBE_PATHS, access_log=settings.ACCESS_LOG
     )

@@ -49,7 +49,8 @@ AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
 # Answers of the service as a whole: overload and deadline (and the issuer's keys unreachable).
 SERVICE_RESPONSES: dict[int | str, dict[str, Any]] = {
     status.HTTP_503_SERVICE_UNAVAILABLE: _answer(
-        "Over capacity, or the token cannot be checked now; retry after Retry-After seconds.",
+        "Over capacity, the database cannot be reached, or the token cannot be checked now;"
+        " retry after Retry-After seconds.",
         **{"Retry-After": "seconds to wait before retrying"},
     ),
     status.HTTP_504_GATEWAY_TIMEOUT: _answer("The request did not finish within REQUEST_TIMEOUT."),

@@ -3,6 +3,8 @@
 A database is one module in this package with `open_storage(settings) -> Storage` (no I/O: it
 raises ConfigurationError for unusable settings before the server starts; connections open
 lazily), `async migrate(settings)` and `instrument(tracer_provider)`; nothing else changes.
+Its Storage names the driver's errors that mean "the database cannot be reached now" (Outages),
+which the API answers with 503 and Retry-After (api/outages.py) instead of a 500.
 """
 
 from __future__ import annotations
@@ -50,6 +52,35 @@ class OrderRepository(Protocol):
         ...
 
 
+def _always(error: Exception) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Outages:
+    """The driver's errors that mean "the database cannot be reached now": refused or reset
+    connections, a server shutting down or failing over. Anything else stays a 500 (a bug).
+
+    `types` are the classes to catch; `applies` tells, among their instances, the outages from
+    the rest where one class carries both (SQLAlchemy's OperationalError is a refused connection
+    or a deadlock alike; the error code says which).
+    """
+
+    types: tuple[type[Exception], ...] = ()
+    applies: Callable[[Exception], bool] = _always
+
+
+def caused_by(error: BaseException, kinds: tuple[type[BaseException], ...]) -> bool:
+    """Whether `error`, or an error it was raised from, is one of `kinds`: SQLAlchemy raises its
+    own class `from` the driver's error, which is the one that tells what happened."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, kinds):
+            return True
+        seen = seen.__cause__
+    return False
+
+
 async def _nothing_to_do() -> None:
     return None
 
@@ -64,3 +95,4 @@ class Storage:
     readiness_checks: dict[str, Callable[[], Awaitable[None]]] = field(default_factory=dict)
     start: Callable[[], Awaitable[None]] = _nothing_to_do
     close: Callable[[], Awaitable[None]] = _nothing_to_do
+    outages: Outages = Outages()
