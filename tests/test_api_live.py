@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -308,10 +309,10 @@ class TestDatabaseOutage:
                 service.wait_for("/readyz")
                 pid = service.process.pid if service.process else None
                 # A pooled connection for the cut to break, besides the refused new ones.
-                assert _api(service, "GET").status_code == 200
+                order = _api(service, "POST").json()["id"]
 
                 proxy.cut()
-                answers = [_api(service, method) for method in ("GET", "POST") * 3]
+                answers = [_api(service, method, order) for method in ("GET", "POST", "ONE") * 2]
                 # Refused and reset connections are 503 at once; PyMongo and the AWS SDK wait
                 # for the server (selection, retries) and may meet the deadline first: 504.
                 allowed = {503} if sql_project.database in ("postgresql", "mysql") else {503, 504}
@@ -337,11 +338,43 @@ class TestDatabaseOutage:
                 assert service.stop() == 0
 
 
-def _api(service: Service, method: str) -> httpx.Response:
-    """One request to the orders API: the list (GET) or a new order (POST)."""
+def _api(service: Service, method: str, order: str = "") -> httpx.Response:
+    """One request to the orders API: the list (GET), a new order (POST) or `order` (ONE)."""
     body = ORDER if method == "POST" else None
-    url = service.url + "/api/v1/orders"
-    return httpx.request(method, url, json=body, timeout=10, headers=service.auth)
+    url = service.url + "/api/v1/orders" + (f"/{order}" if method == "ONE" else "")
+    verb = "GET" if method == "ONE" else method
+    return httpx.request(verb, url, json=body, timeout=10, headers=service.auth)
+
+
+class TestConnectionsRefusedByTheServer:
+    def test_a_role_out_of_connection_slots_answers_503_on_every_route(
+        self,
+        pg_project: ApiProject,
+        request: pytest.FixtureRequest,
+        tmp_path: Path,
+    ) -> None:
+        """PostgreSQL answers, but refuses the service's connections (its role's CONNECTION
+        LIMIT reached, as when max_connections is): every route 503, the read by id included
+        (a bare pool checkout, where SQLAlchemy does not wrap the driver's error), never 500."""
+        url = _environment(pg_project, request)["DATABASE_URL"]
+        role = f"limited_{uuid.uuid4().hex[:8]}"
+        admin = psycopg.connect(url, autocommit=True)
+        try:
+            admin.execute(f"CREATE ROLE {role} LOGIN CONNECTION LIMIT 0")
+            limited = url.replace("postgres@", f"{role}@", 1)
+            env = {"DATABASE_URL": limited, "AUTH_ENABLED": "false", "READINESS_TIMEOUT": "1"}
+            with running_service(pg_project, tmp_path, **env) as service:
+                service.wait_for("/readyz", 503)
+                order = str(uuid.uuid4())
+                answers = [_api(service, method, order) for method in ("ONE", "GET", "POST")]
+                statuses = [answer.status_code for answer in answers]
+                assert statuses == [503, 503, 503], (statuses, service.output()[-3000:])
+                assert all(answer.headers["Retry-After"] == "1" for answer in answers)
+                assert "Exception in ASGI application" not in service.output()
+                assert service.stop() == 0
+        finally:
+            admin.execute(f"DROP ROLE IF EXISTS {role}")
+            admin.close()
 
 
 class TestSigtermPastTheBudget:
